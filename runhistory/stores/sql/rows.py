@@ -1,0 +1,73 @@
+"""Stored events -> insert rows, with the queryable columns that
+`runhistory.stores.columns.column_values` reads off history events (one JSON parse per event)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import DataError, StoredEvent
+
+from runhistory.stores.columns import RunKeyValues, column_values
+
+__all__ = ["RowBuilder", "RunKey", "to_uuid"]
+
+RunKey = RunKeyValues
+
+
+def to_uuid(originator_id: UUID | str) -> UUID:
+    """The originator id as a UUID: this store's `originator_id` column is a UUID."""
+    if isinstance(originator_id, UUID):
+        return originator_id
+    try:
+        return UUID(originator_id)
+    except (TypeError, ValueError, AttributeError) as e:
+        raise DataError(f"originator id {originator_id!r} is not a UUID") from e
+
+
+class RowBuilder:
+    """Builds insert rows for one dialect: how it binds a UUID and a UTC time string."""
+
+    def __init__(self, *, uuid_as_hex: bool, time_suffix: str) -> None:
+        self._uuid_as_hex = uuid_as_hex
+        self._time_suffix = time_suffix
+
+    def originator(self, originator_id: UUID | str) -> Any:
+        uuid = to_uuid(originator_id)
+        return uuid.hex if self._uuid_as_hex else uuid
+
+    def build(
+        self, stored_events: Sequence[StoredEvent]
+    ) -> tuple[list[tuple[Any, ...]], dict[UUID, RunKey]]:
+        """The rows, and the runs whose started event (which carries the run's key) is in this
+        batch."""
+        rows: list[tuple[Any, ...]] = []
+        append = rows.append
+        started: dict[UUID, RunKey] = {}
+        as_hex = self._uuid_as_hex
+        suffix = self._time_suffix
+        extract = column_values
+        last: Any = None  # the previous event's originator id: batches are mostly one run
+        oid: Any = None
+        uuid: UUID | None = None
+        for stored in stored_events:
+            if stored.originator_id is not last:
+                last = stored.originator_id
+                uuid = to_uuid(last)
+                oid = uuid.hex if as_hex else uuid
+            topic = stored.topic
+            state = stored.state
+            version = stored.originator_version
+            columns = extract(topic, state)
+            if columns is None:
+                append((oid, version, topic, state, None, None, None, None))
+                continue
+            event_id, event_type, when, attrs, run_key = columns
+            if run_key is not None:
+                assert uuid is not None
+                started[uuid] = run_key
+            if suffix and when is not None:
+                when += suffix
+            append((oid, version, topic, state, event_id, event_type, when, attrs))
+        return rows, started
