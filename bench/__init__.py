@@ -1,0 +1,1 @@
+"""runhistory's benchmark suite: every figure measured beside its anchor, in the same run."""
