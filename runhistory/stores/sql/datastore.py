@@ -117,10 +117,14 @@ class SQLDatastore:
             poll_interval if poll_interval is not None else (0.1 if self.is_sqlite else 1.0)
         )
         self._owns_engine = owns_engine
-        # Its own SQLite engine (file or memory, configured by `create_engine`): the recorders'
-        # inserts run on one held driver connection, without SQLAlchemy's per-transaction work.
-        self.driver_writes = self.is_sqlite and owns_engine and self.bound is None
+        # Its own engine (made by `create_engine`): the recorders' plain inserts run on one held
+        # driver connection, without SQLAlchemy's (and the pool's ping's) work per transaction.
+        self.driver_writes = owns_engine and self.bound is None
         self._driver_writer: Any = None
+        # PostgreSQL: the held connection is in autocommit mode and the writer sends `BEGIN` in
+        # its first statement's round trip; this process's writers queue on a lock for it.
+        self.begin_in_first_statement = self.driver_writes and not self.is_sqlite
+        self._driver_lock = threading.Lock()
         self._driver_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
         # A shared connection (in-memory SQLite, or a host's) is used by one thread at a time.
         self._serial: AbstractContextManager[Any] = (
@@ -171,29 +175,65 @@ class SQLDatastore:
 
     @contextmanager
     def driver_write(self) -> Iterator[Any]:
-        """One write transaction on the held SQLite driver connection (`driver_writes`):
-        `BEGIN IMMEDIATE`, the caller's statements, then `COMMIT`, or `ROLLBACK` if it raises.
-        Errors are raised as eventsourcing's, as `transaction` does."""
-        with translate_errors(self._driver_error), self._exclusive(True), self._serial:
+        """One write transaction on the held driver connection (`driver_writes`): on SQLite
+        `BEGIN IMMEDIATE`, on PostgreSQL the caller's first statement begins it
+        (`begin_in_first_statement`); then the caller's statements, then `COMMIT`, or `ROLLBACK`
+        if it raises. Errors are raised as eventsourcing's, as `transaction` does."""
+        with (
+            translate_errors(self._driver_error),
+            self._exclusive(True),
+            self._serial,
+            self._driver_locked(),
+        ):
             fairy = self._driver_writer
+            if fairy is not None and getattr(fairy.driver_connection, "broken", False):
+                self._driver_writer = None
+                fairy.invalidate()
+                fairy = None
             if fairy is None:
                 fairy = self._driver_writer = self.engine.raw_connection()
-            driver = fairy.driver_connection
-            driver.execute("BEGIN IMMEDIATE")
+            driver: Any = fairy.driver_connection
+            if not self.is_sqlite and not driver.autocommit:
+                driver.autocommit = True
+            if self.is_sqlite:
+                driver.execute("BEGIN IMMEDIATE")
             try:
                 yield driver
                 driver.execute("COMMIT")
             except BaseException:
                 try:
-                    driver.rollback()  # a no-op if SQLite already rolled the transaction back
+                    if self.is_sqlite:
+                        driver.rollback()  # a no-op if SQLite already rolled it back
+                    else:
+                        driver.execute("ROLLBACK")  # a warning only if none is open
                 except Exception:  # noqa: BLE001 - the connection is unusable: open another
                     self._driver_writer = None
                     fairy.invalidate()
                 raise
 
+    @contextmanager
+    def _driver_locked(self) -> Iterator[None]:
+        if self.is_sqlite:  # `_exclusive` already serialises this process's SQLite writers
+            yield
+            return
+        if not self._driver_lock.acquire(timeout=self.lock_timeout):
+            raise OperationalError(
+                f"timed out after {self.lock_timeout}s waiting to write to {self.engine.url!r}"
+            )
+        try:
+            yield
+        finally:
+            self._driver_lock.release()
+
     def _release_driver_writer(self) -> None:
         fairy, self._driver_writer = self._driver_writer, None
         if fairy is not None:
+            if not self.is_sqlite:
+                try:  # back to the pool as SQLAlchemy's other connections are
+                    fairy.driver_connection.autocommit = False
+                except Exception:  # noqa: BLE001 - broken: the pool discards it
+                    fairy.invalidate()
+                    return
             fairy.close()
 
     @contextmanager

@@ -123,7 +123,12 @@ class SQLAggregateRecorder(SQLRecorder, AggregateRecorder):
         ):
             # The common case, an application saving: no SQLAlchemy work per transaction.
             with self.datastore.driver_write() as driver:
-                ids = self.writer.insert_driver(driver, stored_events, want_ids=want_ids)
+                ids = self.writer.insert_driver(
+                    driver,
+                    stored_events,
+                    want_ids=want_ids,
+                    begin=self.datastore.begin_in_first_statement,
+                )
             if stored_events:
                 self.datastore.notify(self.events_table.name)
             return ids

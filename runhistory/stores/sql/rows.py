@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -27,11 +28,12 @@ def to_uuid(originator_id: UUID | str) -> UUID:
 
 
 class RowBuilder:
-    """Builds insert rows for one dialect: how it binds a UUID and a UTC time string."""
+    """Builds insert rows for one dialect: a UUID as hex text (SQLite) or a `UUID`, and the
+    event time as UTC text (SQLite) or an aware `datetime` (PostgreSQL's binary COPY)."""
 
-    def __init__(self, *, uuid_as_hex: bool, time_suffix: str) -> None:
+    def __init__(self, *, uuid_as_hex: bool, time_as_datetime: bool) -> None:
         self._uuid_as_hex = uuid_as_hex
-        self._time_suffix = time_suffix
+        self._time_as_datetime = time_as_datetime
 
     def originator(self, originator_id: UUID | str) -> Any:
         uuid = to_uuid(originator_id)
@@ -46,7 +48,8 @@ class RowBuilder:
         append = rows.append
         started: dict[UUID, RunKey] = {}
         as_hex = self._uuid_as_hex
-        suffix = self._time_suffix
+        as_datetime = self._time_as_datetime
+        parse_time = datetime.fromisoformat
         extract = column_values
         last: Any = None  # the previous event's originator id: batches are mostly one run
         oid: Any = None
@@ -67,7 +70,9 @@ class RowBuilder:
             if run_key is not None:
                 assert uuid is not None
                 started[uuid] = run_key
-            if suffix and when is not None:
-                when += suffix
-            append((oid, version, topic, state, event_id, event_type, when, attrs))
+            if as_datetime and when is not None:
+                append((oid, version, topic, state, event_id, event_type,
+                        parse_time(when + "+00:00"), attrs))  # fmt: skip
+            else:
+                append((oid, version, topic, state, event_id, event_type, when, attrs))
         return rows, started
