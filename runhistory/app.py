@@ -3,10 +3,16 @@
 The composition root: it ties the domain (WorkflowRun), the JSON adapter and mapper, and a
 store chosen by URL: `memory://`, `sqlite:///path` (the default, `./runhistory.db`),
 `postgresql://user@host/db` or `file:///dir`.
+
+Snapshots (see docs/embedding.md): a run whose stored history grows past a multiple of
+`RUNHISTORY_SNAPSHOT_INTERVAL` events (default 1,000; 0 takes none) gets a snapshot of its state
+at the new head, so rebuilding it replays only the events since. `IS_SNAPSHOTTING_ENABLED=n`
+neither takes nor reads them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +20,13 @@ from typing import Any, ClassVar, cast
 from uuid import UUID
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProjectorFunction,
+    project_aggregate,
+)
+from eventsourcing.persistence import EventStore, PersistenceError
 
 from runhistory.adapters import temporal_describe  # noqa: F401  (registers its topics)
 from runhistory.adapters.codec import EventCodec
@@ -22,11 +34,14 @@ from runhistory.adapters.history_json import HistorySource, gc_paused, load_hist
 from runhistory.adapters.mapper import RUN_KEY_FIELD
 from runhistory.domain.errors import HistoryError
 from runhistory.domain.event_base import HistoryEvent
+from runhistory.domain.limits import HistoryLimits
 from runhistory.domain.run import WorkflowRun
 from runhistory.domain.run_key import RunKey
+from runhistory.snapshots import CheckedSnapshotStore, history_loader
 from runhistory.tail import RunTail, tail_id_of
 
 __all__ = [
+    "DEFAULT_SNAPSHOT_INTERVAL",
     "DEFAULT_STORE",
     "ImportResult",
     "RunConflict",
@@ -36,6 +51,9 @@ __all__ = [
 ]
 
 DEFAULT_STORE = "sqlite:///runhistory.db"
+DEFAULT_SNAPSHOT_INTERVAL = 1000
+SNAPSHOT_INTERVAL = "RUNHISTORY_SNAPSHOT_INTERVAL"
+logger = logging.getLogger(__name__)
 _STARTED_TOPIC = "runhistory:WorkflowExecutionStarted"
 
 
@@ -120,10 +138,20 @@ class RunHistory(Application[UUID]):
 
     name = "runhistory"
     env: ClassVar[dict[str, str]] = {"MAPPER_TOPIC": "runhistory.adapters.mapper:HistoryMapper"}
+    # On unless IS_SNAPSHOTTING_ENABLED says otherwise. Not `snapshotting_intervals`: that is
+    # judged per saved event, against the type of what `save` was given (our `_Batch`), and
+    # would snapshot a 50,000-event import 50 times, each after a full replay.
+    is_snapshotting_enabled = True
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self._codec = EventCodec()
+        self.snapshot_interval = _interval(self.env.get(SNAPSHOT_INTERVAL))
+        """Take a snapshot when a run's stored history passes a multiple of this (0: never)."""
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        recorder = self.factory.aggregate_recorder(purpose="snapshots")
+        return CheckedSnapshotStore(self.mapper, recorder, self.events)
 
     @classmethod
     def open(cls, url: str | None = None, **env: str) -> RunHistory:
@@ -138,11 +166,16 @@ class RunHistory(Application[UUID]):
         namespace: str = "default",
         strict: bool = True,
         workflow_id: str | None = None,
+        limits: HistoryLimits | None = None,
     ) -> ImportResult:
         """Validate and store one history. Idempotent: a run already stored whole changes
         nothing, a longer version of a stored run appends only the new events, and a history
-        that disagrees with the stored run is refused with RunConflict, writing nothing."""
-        run = load_history(source, strict=strict, workflow_id=workflow_id, namespace=namespace)
+        that disagrees with the stored run is refused with RunConflict, writing nothing.
+        `limits`: Temporal's limits to enforce, as for `load_history` (default: Temporal's
+        own in strict mode, none in lenient mode)."""
+        run = load_history(
+            source, strict=strict, workflow_id=workflow_id, namespace=namespace, limits=limits
+        )
         key = run.key
         assert key is not None
         events = cast(Sequence[HistoryEvent], run.collect_events())
@@ -157,7 +190,28 @@ class RunHistory(Application[UUID]):
             to_save.extend(self._tail_update(run.id, durable, tail))
         if to_save:
             self.save(*to_save)
+        if fresh:
+            # the in-memory run is the stored one unless it also holds the non-durable tail
+            self._snapshot_if_due(run.id, stored, durable, None if tail else run)
         return ImportResult(key, len(new_events), len(fresh))
+
+    def _snapshot_if_due(
+        self, run_id: UUID, before: int, after: int, run: WorkflowRun | None
+    ) -> None:
+        """Snapshot the run at `after` if its stored history just passed a multiple of the
+        interval. This runs after the events' transaction has committed, in its own: a
+        snapshot only saves replay time, so failing to write one (a crash, a full disk, a
+        concurrent import that wrote the same one) costs speed, never the import."""
+        n = self.snapshot_interval
+        if self.snapshots is None or n <= 0 or before // n == after // n:
+            return
+        try:
+            if run is not None and run.version == after:
+                self.snapshots.put([WorkflowRun.Snapshot.take(run)])
+            else:
+                self.take_snapshot(run_id, version=after)
+        except (PersistenceError, OSError) as e:
+            logger.warning("no snapshot of %s at event %d: %s", run_id, after, e)
 
     def _stored_count_if_same(
         self, run_id: UUID, events: Sequence[HistoryEvent], key: RunKey
@@ -176,26 +230,39 @@ class RunHistory(Application[UUID]):
                 raise RunConflict(key, new.originator_version)
         return len(stored)
 
+    def take_snapshot(
+        self,
+        aggregate_id: UUID,
+        version: int | None = None,
+        projector_func: ProjectorFunction[Any, Any] = _replay,
+    ) -> None:
+        """Snapshot a stored run (eventsourcing's method; by default replaying with our fast
+        projector, from the latest usable snapshot). A snapshot already stored at that version
+        raises eventsourcing's IntegrityError."""
+        with gc_paused():
+            super().take_snapshot(aggregate_id, version, projector_func)
+
     def _tail_update(self, run_id: UUID, after: int, tail: Sequence[HistoryEvent]) -> list[Any]:
         encode = self._codec.encode
         blob = orjson.dumps([encode(e) for e in tail]).decode()
-        try:
-            current: object = self.repository.get(tail_id_of(run_id))
-        except AggregateNotFoundError:
+        current = self._stored_tail(run_id)
+        if current is None:
             return [RunTail(run_id, after, blob)]
-        assert isinstance(current, RunTail)
         if current.after_event_id != after or current.events_json != blob:
             current.replace(after, blob)
         return [current]
 
     def _tail_of(self, run_id: UUID, after: int) -> list[dict[str, Any]]:
         """The stored tail, if it still continues the stored durable events."""
-        try:
-            tail: object = self.repository.get(tail_id_of(run_id))
-        except AggregateNotFoundError:
-            return []
-        assert isinstance(tail, RunTail)
-        return tail.events() if tail.after_event_id == after else []
+        tail = self._stored_tail(run_id)
+        return tail.events() if tail is not None and tail.after_event_id == after else []
+
+    def _stored_tail(self, run_id: UUID) -> RunTail | None:
+        # From its few events, not through the repository: a tail is never snapshotted, and
+        # the repository would ask the snapshot store first, one more query per rebuild.
+        tail = project_aggregate(None, self.events.get(tail_id_of(run_id)))
+        assert tail is None or isinstance(tail, RunTail)
+        return tail
 
     def append(self, key: RunKey, events: Iterable[Mapping[str, Any] | HistoryEvent]) -> int:
         """Grow a stored run that is still open (a live tail) by validated new events.
@@ -210,6 +277,8 @@ class RunHistory(Application[UUID]):
         pending = run.collect_events()
         if pending:
             self.save(_Batch(run.id, pending))
+            first = pending[0].originator_version
+            self._snapshot_if_due(run.id, first - 1, pending[-1].originator_version, None)
         return len(pending)
 
     def get(self, key: RunKey, version: int | None = None) -> WorkflowRun:
@@ -222,6 +291,8 @@ class RunHistory(Application[UUID]):
         except AggregateNotFoundError:
             raise RunNotFound(f"no stored run {key}") from None
         assert isinstance(run, WorkflowRun)
+        if not run.history_loaded:  # rebuilt from a snapshot: its earlier events on demand
+            run.attach_history(history_loader(self.events, run.id))
         if version is None:
             for raw in self._tail_of(run.id, run.version):
                 run.record(self._codec.decode(raw, originator_id=run.id))
@@ -291,3 +362,17 @@ class RunHistory(Application[UUID]):
     def _stored_events(self, originator_id: UUID) -> Sequence[HistoryEvent]:
         events = self.events.get(originator_id)
         return [e for e in events if isinstance(e, HistoryEvent)]
+
+
+def _interval(setting: str | None) -> int:
+    if not setting:
+        return DEFAULT_SNAPSHOT_INTERVAL
+    try:
+        value = int(setting)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(
+            f"{SNAPSHOT_INTERVAL} must be a number of events (0: never), not {setting!r}"
+        )
+    return value
