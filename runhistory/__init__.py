@@ -19,10 +19,12 @@ if TYPE_CHECKING:
         HistoryError,
         IllegalTransition,
         InvalidHistory,
+        LimitExceeded,
         MalformedHistory,
         RunKeyError,
         UnknownEventType,
     )
+    from runhistory.domain.limits import HistoryLimits
     from runhistory.domain.run import WorkflowRun
     from runhistory.domain.run_key import RunKey
     from runhistory.projections import (
@@ -48,8 +50,10 @@ __all__ = [
     "EventOutOfSequence",
     "Finding",
     "HistoryError",
+    "HistoryLimits",
     "IllegalTransition",
     "InvalidHistory",
+    "LimitExceeded",
     "MalformedHistory",
     "PendingWork",
     "RunHistory",
@@ -78,6 +82,7 @@ _LOCATIONS = {
     "dump_history": "runhistory.adapters.history_json",
     "load_history": "runhistory.adapters.history_json",
     "WorkflowRun": "runhistory.domain.run",
+    "HistoryLimits": "runhistory.domain.limits",
     "RunKey": "runhistory.domain.run_key",
     "RunHistory": "runhistory.app",
     "RunNotFound": "runhistory.app",
@@ -102,6 +107,7 @@ _LOCATIONS = {
             "HistoryError",
             "IllegalTransition",
             "InvalidHistory",
+            "LimitExceeded",
             "MalformedHistory",
             "RunKeyError",
             "UnknownEventType",

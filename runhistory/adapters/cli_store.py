@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from runhistory.adapters.cli_validate import LIMITS_HELP, limits_arg
 from runhistory.domain.errors import HistoryError
 
 __all__ = ["add_store_commands", "open_store"]
@@ -24,6 +25,7 @@ IMPORT_EXAMPLES = """examples:
   runhistory import /var/temporal/archival/ --store sqlite:///runs.db   # filestore archival
   runhistory import cloud-export.bin --store sqlite:///runs.db   # Cloud export (temporal extra)
   RUNHISTORY_STORE=postgresql://postgres@127.0.0.1/test runhistory import h.json
+  runhistory import big.json --limits none   # a server whose dynamic config raised its limits
 exit codes: 0 all imported, 1 some file failed (the others are still imported), 2 usage error"""
 
 EXPORT_EXAMPLES = """examples:
@@ -54,6 +56,7 @@ def add_store_commands(commands: Any) -> None:
     imp.add_argument("--store", help=STORE_HELP)
     imp.add_argument("--namespace", default="default", help="Temporal namespace of the runs")
     imp.add_argument("--lenient", action="store_true", help="keep unknown event types as opaque")
+    imp.add_argument("--limits", type=limits_arg, metavar="SPEC", help=LIMITS_HELP)
     imp.add_argument("--json", action="store_true", help="one JSON object per file")
     imp.set_defaults(run=run_import)
 
@@ -117,7 +120,9 @@ def _import_one(
     app: Any, args: argparse.Namespace, label: str, source: Any, counts: dict[str, int]
 ) -> None:
     try:
-        result = app.import_history(source, namespace=args.namespace, strict=not args.lenient)
+        result = app.import_history(
+            source, namespace=args.namespace, strict=not args.lenient, limits=args.limits
+        )
     except (HistoryError, OSError) as e:
         _report_failure(args, label, e, counts)
         return

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -24,11 +25,13 @@ from runhistory.adapters.json_stream import stream_events, stream_file_events
 from runhistory.domain.decide import decide
 from runhistory.domain.errors import HistoryError, InvalidHistory, MalformedHistory, RunKeyError
 from runhistory.domain.event_base import HistoryEvent, HistoryStarted
+from runhistory.domain.limits import NO_LIMITS, TEMPORAL_LIMITS, HistoryLimits, LimitChecker
 from runhistory.domain.run import WorkflowRun
 from runhistory.domain.run_key import RunKey
 from runhistory.domain.state import RunState
 
 __all__ = [
+    "HistoryLimits",
     "HistorySource",
     "dump_history",
     "events_of",
@@ -129,15 +132,52 @@ def load_history(
     namespace: str = "default",
     collect_all: bool = False,
     codec: EventCodec | None = None,
+    limits: HistoryLimits | None = None,
 ) -> WorkflowRun:
     """Read and validate one run's history. Raises a HistoryError subclass on anything a Temporal
     server could not have written (with `collect_all`, one InvalidHistory naming every problem).
 
+    `limits`: Temporal's own limits (`runhistory.domain.limits`): ids of at most 1,000 UTF-8
+    bytes, payload fields of at most 2 MiB, histories of at most 51,200 events and 50 MiB (the
+    server's terminating transaction may follow the one that crossed). A breach raises
+    `LimitExceeded` naming the event, the field and the limit. The default (None) enforces
+    `TEMPORAL_LIMITS` in strict mode and nothing in lenient mode (`strict=False`); a
+    `HistoryLimits` given here applies in either mode (`NO_LIMITS` switches all off, e.g. for a
+    server whose dynamic config raised them).
+
     The cyclic garbage collector is paused while the events are built (and restored after):
     a long history allocates hundreds of thousands of objects, none of them cyclic garbage, and
     the collector would otherwise spend about as long re-scanning them as building them."""
+    if limits is None:
+        limits = TEMPORAL_LIMITS if strict else NO_LIMITS
     with gc_paused():
-        return _load(source, strict, workflow_id, namespace, collect_all, codec)
+        return _load(source, strict, workflow_id, namespace, collect_all, codec, limits)
+
+
+@cache
+def _default_codec(strict: bool) -> EventCodec:
+    """One codec per mode for the process: building one takes ~13 ms (its converters are
+    generated), more than reading a small history, and a codec holds no per-history state."""
+    return EventCodec(strict=strict)
+
+
+def _history_bytes(run: WorkflowRun, limit: int) -> int:
+    """The server's historySizeBytes of the run, for the 50 MiB limit. Sizing every event costs
+    about a fifth of a long load, so the server's own running totals in the history (verified
+    against the span between the last two) answer first; only a history they put past half the
+    limit is sized event by event, as totals that understate by half would have to be forged."""
+    from runhistory.projections.size import history_size_bytes
+
+    estimate = history_size_bytes(run)
+    if estimate <= limit // 2:
+        return estimate
+    return history_size_bytes(run, use_checkpoints=False)
+
+
+def _event_size(event: HistoryEvent) -> int:
+    from runhistory.projections.size import event_size
+
+    return event_size(event)
 
 
 @contextmanager
@@ -159,12 +199,14 @@ def _load(
     namespace: str,
     collect_all: bool,
     codec: EventCodec | None,
+    limits: HistoryLimits,
 ) -> WorkflowRun:
-    codec = codec or EventCodec(strict=strict)
+    codec = codec or _default_codec(strict)
+    checker = LimitChecker(limits, _history_bytes, _event_size) if limits.enabled else None
     if isinstance(source, os.PathLike) or (
         isinstance(source, str) and not _looks_like_json(source)
     ):
-        run = _load_file(Path(source), workflow_id, namespace, codec, collect_all)
+        run = _load_file(Path(source), workflow_id, namespace, codec, collect_all, checker)
         if run is not None:
             return run
     if not isinstance(source, (Mapping, list)):
@@ -176,16 +218,22 @@ def _load(
             if first is None:
                 raise MalformedHistory("the history has no events", path="$.events")
             key = _run_key([first], workflow_id, namespace)
-            return _record(itertools.chain((first,), stream), key, codec, collect_all)
+            return _record(itertools.chain((first,), stream), key, codec, collect_all, checker)
         source = _loads(text)
     events = events_of(source)
     if not events:
         raise MalformedHistory("the history has no events", path="$.events")
-    return _record(events, _run_key(events, workflow_id, namespace), codec, collect_all)
+    key = _run_key(events, workflow_id, namespace)
+    return _record(events, key, codec, collect_all, checker)
 
 
 def _load_file(
-    path: Path, workflow_id: str | None, namespace: str, codec: EventCodec, collect_all: bool
+    path: Path,
+    workflow_id: str | None,
+    namespace: str,
+    codec: EventCodec,
+    collect_all: bool,
+    checker: LimitChecker | None,
 ) -> WorkflowRun | None:
     """Stream a history file event by event; None when it needs a whole parse instead (another
     shape, or a reset run, which a later event names: I14)."""
@@ -205,27 +253,43 @@ def _load_file(
     if first is None:
         raise MalformedHistory("the history has no events", path="$.events")
     key = _run_key([first], workflow_id, namespace)
-    return _record(itertools.chain((first,), stream), key, codec, collect_all)
+    return _record(itertools.chain((first,), stream), key, codec, collect_all, checker)
 
 
 def _record(
-    events: Iterable[Any], key: RunKey | None, codec: EventCodec, collect_all: bool
+    events: Iterable[Any],
+    key: RunKey | None,
+    codec: EventCodec,
+    collect_all: bool,
+    checker: LimitChecker | None = None,
 ) -> WorkflowRun:
     originator_id = (key or _NO_KEY).aggregate_id
     decode = codec.decode
     errors: list[HistoryError] = []
     run: WorkflowRun | None = None
+    check = checker.check if checker is not None else None
     for index, raw in enumerate(events):
         try:
             event = decode(raw, originator_id=originator_id, index=index)
             if run is None:
+                if checker is not None and key is not None:
+                    checker.check_key(key)
                 run = _start(event, key or _NO_KEY)
             else:
                 run.record(event, errors=errors if collect_all else None)
+            if check is not None:  # after record: an illegal event is reported as such first
+                check(event)
         except HistoryError as e:
             if not collect_all or run is None:
                 if collect_all:
                     raise InvalidHistory([*errors, e]) from None
+                raise
+            errors.append(e)
+    if checker is not None and run is not None:
+        try:
+            checker.finish(run)
+        except HistoryError as e:
+            if not collect_all:
                 raise
             errors.append(e)
     if errors:

@@ -7,6 +7,8 @@
     │   └── EventOutOfSequence   a gap, duplicate or reordering of event ids (also an
     │                            eventsourcing OriginatorVersionError)
     ├── InvalidHistory           collect-all mode: every problem of one history, by event id
+    ├── LimitExceeded            strict mode: past one of Temporal's own limits (ids, payload
+    │                            size, history length and size; see runhistory.domain.limits)
     └── RunKeyError              the run's workflow id or run id cannot be determined
 
 Each error carries the offending event id (when there is one) as an attribute and in its message,
@@ -24,6 +26,7 @@ __all__ = [
     "HistoryError",
     "IllegalTransition",
     "InvalidHistory",
+    "LimitExceeded",
     "MalformedHistory",
     "RunKeyError",
     "UnknownEventType",
@@ -127,3 +130,42 @@ class RunKeyError(HistoryError):
     """The history does not say which run it is (e.g. an old history without `workflowId`)."""
 
     code = "run-key"
+
+
+class LimitExceeded(HistoryError):
+    """Strict mode: the history goes past one of a Temporal server's own limits
+    (`runhistory.domain.limits`), so no server with those limits wrote it.
+
+    `limit_name` is the server's dynamic-config key (e.g. `limit.maxIDLength`), `field` the JSON
+    path of the value (or `history length` / `history size`), `limit` and `actual` the allowed
+    and found amounts in `unit` (bytes or events). Pass `limits=` to `load_history` (the CLI's
+    `--limits`) to change or switch off a limit."""
+
+    code = "limit-exceeded"
+
+    def __init__(
+        self,
+        *,
+        limit_name: str,
+        field: str,
+        limit: int,
+        actual: int,
+        unit: str,
+        event_id: int | None,
+        event_type: str | None,
+        detail: str = "",
+    ) -> None:
+        self.limit_name = limit_name
+        self.field = field
+        self.limit = limit
+        self.actual = actual
+        self.unit = unit
+        self.event_id = event_id
+        self.event_type = event_type
+        self.detail = detail
+        where = f"event {event_id} {event_type}: " if event_id is not None else ""
+        more = f" ({detail})" if detail else ""
+        super().__init__(
+            f"{where}{field} is {actual:,} {unit}, over the limit of {limit:,}"
+            f" ({limit_name}){more}; see --limits / limits= to change it"
+        )
