@@ -11,6 +11,7 @@ characters, Unicode normalisation twins, case twins, `CON`, `a/b`, `..`).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import unicodedata
@@ -23,9 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runhistory.adapters.history_json import load_history
-from runhistory.domain.errors import HistoryError, MalformedHistory
+from runhistory.domain.errors import HistoryError, LimitExceeded, MalformedHistory
+from runhistory.domain.limits import NO_LIMITS, HistoryLimits
 from tests.reliability.support import (
+    ROOT,
     check_store,
+    key_of,
     long_or_short,
     open_store,
     renamed,
@@ -56,9 +60,23 @@ EVENT_KEYS = st.sampled_from(
 )
 
 
-def _only_history_errors(source: Any) -> None:
+# the validator's modes: strict (Temporal's limits on), lenient (none), collect-all, and tiny
+# limits so that the limit checks meet hostile values too
+TINY = HistoryLimits(max_id_length=8, max_payload_bytes=16, max_events=5, max_history_bytes=900)
+MODES: list[dict[str, Any]] = [
+    {},
+    {"strict": False},
+    {"collect_all": True},
+    {"strict": False, "collect_all": True},
+    {"limits": TINY},
+    {"limits": TINY, "collect_all": True},
+]
+MODE = st.sampled_from(MODES)
+
+
+def _only_history_errors(source: Any, mode: dict[str, Any] | None = None) -> None:
     with contextlib.suppress(HistoryError):
-        load_history(source)
+        load_history(source, **(mode or {}))
 
 
 def _mutate(doc: dict[str, Any], data: st.DataObject) -> None:
@@ -107,25 +125,42 @@ def test_mutated_real_histories_raise_only_history_errors(data: st.DataObject) -
     doc = orjson.loads(raw)
     for _ in range(data.draw(st.integers(1, 3))):
         _mutate(doc, data)
-    _only_history_errors(doc)
-    _only_history_errors(json.dumps(doc).encode())
+    mode = data.draw(MODE)
+    _only_history_errors(doc, mode)
+    _only_history_errors(json.dumps(doc).encode(), mode)
 
 
 @FUZZ
-@given(JSON)
-def test_arbitrary_json_raises_only_history_errors(value: Any) -> None:
+@given(JSON, MODE)
+def test_arbitrary_json_raises_only_history_errors(value: Any, mode: dict[str, Any]) -> None:
     if isinstance(value, (dict, list)):
-        _only_history_errors(value)
-        _only_history_errors({"events": [value]})
-    _only_history_errors(json.dumps(value).encode())  # stdlib: orjson refuses > 64-bit ints
-    _only_history_errors(json.dumps({"events": [value]}).encode())
+        _only_history_errors(value, mode)
+        _only_history_errors({"events": [value]}, mode)
+    _only_history_errors(json.dumps(value).encode(), mode)  # stdlib: orjson refuses > 2^64
+    _only_history_errors(json.dumps({"events": [value]}).encode(), mode)
 
 
 @FUZZ
-@given(st.binary(max_size=200))
-def test_arbitrary_bytes_raise_only_history_errors(raw: bytes) -> None:
-    _only_history_errors(raw)
-    _only_history_errors(b'{"events": [' + raw + b"]}")
+@given(st.binary(max_size=200), MODE)
+def test_arbitrary_bytes_raise_only_history_errors(raw: bytes, mode: dict[str, Any]) -> None:
+    _only_history_errors(raw, mode)
+    _only_history_errors(b'{"events": [' + raw + b"]}", mode)
+
+
+def test_the_atheris_harness_runs_its_seed_corpus(tmp_path: Path) -> None:
+    """The short form of tools/fuzz_history.py (the long one is in docs/reliability.md): its
+    target takes every seed input, whole and cut short, without an escape."""
+    pytest.importorskip("atheris", reason="atheris is not installed (pip install '.[fuzz]')")
+    spec = importlib.util.spec_from_file_location("fuzz_history", ROOT / "tools/fuzz_history.py")
+    assert spec is not None and spec.loader is not None
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    assert harness.write_seed_corpus(tmp_path) >= 8
+    seeds = sorted(tmp_path.iterdir())[:: max(1, len(list(tmp_path.iterdir())) // 40)]
+    for path in seeds:
+        data = path.read_bytes()
+        for cut in (len(data), len(data) // 2, 7):
+            harness.test_one_input(data[:cut])
 
 
 def _raw() -> bytes:
@@ -246,7 +281,12 @@ def test_hostile_workflow_ids_round_trip_separately_inside_the_root(kind: str) -
                 with pytest.raises(HistoryError):
                     app.import_history(doc)
                 continue
-            assert app.import_history(doc).created, repr(wid)
+            if len(wid.encode()) > 1000:  # strict mode: past Temporal's limit, nothing written
+                with pytest.raises(LimitExceeded):
+                    app.import_history(doc)
+                assert not app.recorder.select_events(key_of(doc).aggregate_id)
+            # without the limits, every id is stored as it is, and stays inert
+            assert app.import_history(doc, limits=NO_LIMITS).created, repr(wid)
             docs.append(doc)
         assert check_store(app, docs) == (len(docs), 0)
         for doc in docs:

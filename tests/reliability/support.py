@@ -36,6 +36,7 @@ __all__ = [
     "STORE_KINDS",
     "Store",
     "check_store",
+    "key_of",
     "long_or_short",
     "open_store",
     "renamed",
