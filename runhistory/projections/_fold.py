@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from runhistory.domain.enums import WorkflowTaskFailedCause
+from runhistory.domain.enums import EventType, WorkflowTaskFailedCause
 from runhistory.domain.event_base import HistoryEvent
 from runhistory.domain.run import WorkflowRun
 from runhistory.domain.transitions import CLOSE_EVENTS
 from runhistory.projections._common import E, attr
 from runhistory.projections._index import Index, index
 
-__all__ = ["Entity", "Fold", "Update", "WorkflowTask", "fold", "update_id"]
+__all__ = ["Entity", "Fold", "Update", "WorkflowTask", "activities", "fold", "update_id"]
 
 
 @dataclass
@@ -220,6 +220,31 @@ def fold(run: WorkflowRun, idx: Index | None = None, *, open_only: bool = False)
         ):
             result.reset = event
     return result
+
+
+_ACTIVITY_SLOTS = tuple((kind, slot) for kind, at, slot in _BY_SCHEDULED if at == "activities")
+_ACTIVITY_KINDS = frozenset({E.ACTIVITY_TASK_SCHEDULED, *(kind for kind, _ in _ACTIVITY_SLOTS)})
+
+
+def activities(run: WorkflowRun) -> dict[int, Entity]:
+    """`fold(run).activities` alone, without indexing the whole history (the activity checks
+    need nothing else). Activity events are never part of the non-durable tail, which holds
+    workflow-task events only, so the whole history is scanned."""
+    by_kind: dict[EventType, list[HistoryEvent]] = {}
+    for event in run.history:
+        kind = event.event_type
+        if kind in _ACTIVITY_KINDS:
+            bucket = by_kind.get(kind)
+            if bucket is None:
+                bucket = by_kind[kind] = []
+            bucket.append(event)
+    entities = {e.event_id: Entity(e) for e in by_kind.get(E.ACTIVITY_TASK_SCHEDULED, ())}
+    for kind, slot in _ACTIVITY_SLOTS:  # in fold's order, so a later slot wins as it does there
+        for event in by_kind.get(kind, ()):
+            entity = entities.get(event.attributes.scheduled_event_id)
+            if entity is not None:
+                setattr(entity, slot, event)
+    return entities
 
 
 def _timers(result: Fold, idx: Index) -> None:

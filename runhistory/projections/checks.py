@@ -15,7 +15,7 @@ from runhistory.domain.event_base import HistoryEvent
 from runhistory.domain.run import WorkflowRun
 from runhistory.domain.timeval import Timestamp
 from runhistory.projections._common import E, attr, durable
-from runhistory.projections._fold import fold
+from runhistory.projections._fold import activities
 from runhistory.projections.size import history_size_bytes
 
 __all__ = [
@@ -54,8 +54,9 @@ class Finding:
 Check = Callable[[WorkflowRun], Iterable[Finding]]
 
 
-def history_limits(run: WorkflowRun) -> Iterable[Finding]:
-    """Near Temporal's history limits: 10,240 events warns, 51,200 events or 50 MiB terminates."""
+def history_limits(run: WorkflowRun, *, size: int | None = None) -> Iterable[Finding]:
+    """Near Temporal's history limits: 10,240 events warns, 51,200 events or 50 MiB terminates.
+    `size`: the run's `history_size_bytes`, when the caller has already computed it."""
     count = len(durable(run))
     if count >= EVENTS_ERROR:
         yield Finding("history-count-limit", ERROR, f"{count} events: at the {EVENTS_ERROR} limit")
@@ -66,7 +67,8 @@ def history_limits(run: WorkflowRun) -> Iterable[Finding]:
             f"{count} events: past the warning level "
             f"{EVENTS_WARN}; the server terminates at {EVENTS_ERROR}",
         )
-    size = history_size_bytes(run)
+    if size is None:
+        size = history_size_bytes(run)
     if size >= SIZE_ERROR:
         yield Finding("history-size-limit", ERROR, f"history is {size} bytes: at the 50 MiB limit")
     elif size >= SIZE_WARN:
@@ -153,8 +155,7 @@ def sticky_schedule_to_start_timeouts(run: WorkflowRun) -> Iterable[Finding]:
 def activity_timeouts(run: WorkflowRun) -> Iterable[Finding]:
     """Activities that timed out, and completed ones that used ≥ 90% of their start-to-close
     timeout (the next slow run times out)."""
-    folded = fold(run)
-    for activity in folded.activities.values():
+    for activity in activities(run).values():
         done, start = activity.closed, activity.started
         ids = tuple(e.event_id for e in (activity.opened, start, done) if e is not None)
         name = f"activity {attr(activity.opened, 'activity_id', '')}"
@@ -186,7 +187,7 @@ def activity_timeouts(run: WorkflowRun) -> Iterable[Finding]:
 def long_activities_without_heartbeat(run: WorkflowRun) -> Iterable[Finding]:
     """Long activities with no heartbeat timeout: a dead worker is noticed only at the end of
     the start-to-close timeout."""
-    for activity in fold(run).activities.values():
+    for activity in activities(run).values():
         scheduled = activity.opened
         heartbeat = attr(scheduled, "heartbeat_timeout")
         if heartbeat is not None and heartbeat.total_nanos > 0:

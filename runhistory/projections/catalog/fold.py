@@ -27,11 +27,13 @@ from runhistory.projections.audit_log import AuditEntry, _entry
 __all__ = [
     "AUDIT_TYPES",
     "CLOSE_STATUS",
+    "LIGHT_HANDLERS",
     "LIGHT_TYPES",
     "OPEN_STATUSES",
     "AuditRecord",
     "RunAcc",
     "apply_event",
+    "apply_light",
     "apply_tail",
     "audit_record",
     "attributes_key",
@@ -338,7 +340,7 @@ def _cancel_requested(acc: RunAcc, doc: dict[str, Any], a: dict[str, Any]) -> No
 
 
 def _wft_scheduled(acc: RunAcc, doc: dict[str, Any], a: dict[str, Any]) -> None:
-    acc.wft_scheduled_id = int(doc["eventId"])
+    acc.wft_scheduled_id = acc.last_event_id  # this event's (a light type: `doc` may be empty)
     acc.wft_state = "SCHEDULED"
 
 
@@ -500,10 +502,28 @@ LIGHT_TYPES = frozenset(
 )
 
 
+# The handlers of the light types, by the type's name without its prefix (the SQL store's
+# `event_type` column); None for a type the row only counts.
+LIGHT_HANDLERS: dict[str, Handler | None] = {
+    name[len(_P) :]: _HANDLERS.get(name) for name in LIGHT_TYPES
+}
+
+
+def apply_light(acc: RunAcc, event_id: int, handler: Handler | None) -> None:
+    """Fold one event of a `LIGHT_TYPES` type known only by its id and its type's handler
+    (`LIGHT_HANDLERS`), without its JSON. Its task id and time are not known: a later event of
+    the run must follow in the same batch (it sets them)."""
+    acc.last_event_id = acc.history_length = event_id
+    acc.last_task_id = 0
+    acc.last_event_time = None
+    if handler is not None:
+        handler(acc, _EMPTY, _EMPTY)
+
+
 def apply_event(acc: RunAcc, doc: dict[str, Any]) -> None:
     """Fold one stored history event (its canonical JSON) into the run's row. An event of a
     `LIGHT_TYPES` type may come as just `{"eventId", "eventType"}` when a later event of the
-    run follows in the same batch (it sets the task id and time)."""
+    run follows in the same batch (it sets the task id and time); see also `apply_light`."""
     event_id = int(doc["eventId"])
     acc.last_event_id = acc.history_length = event_id
     acc.last_task_id = int(doc.get("taskId", 0))
@@ -550,9 +570,34 @@ class AuditRecord:
             attrs = doc.get("workflowTaskFailedEventAttributes") or {}
             if attrs.get("cause") != _RESET_CAUSE:
                 return None
-        if RUN_KEY_FIELD in doc:
+        if event_type == _STARTED:
+            doc = _slim_started(doc)
+        elif RUN_KEY_FIELD in doc:
             doc = {k: v for k, v in doc.items() if k != RUN_KEY_FIELD}
         return _entry(self._codec.decode(doc, originator_id=acc.originator))
+
+
+_STARTED = _P + "WORKFLOW_EXECUTION_STARTED"
+_STARTED_ATTRS = "workflowExecutionStartedEventAttributes"
+# What `audit_log._entry` reads of a started event's attributes (tests/test_catalog.py checks
+# every audit row against `audit()` on every recorded history, so a new read shows there).
+_STARTED_AUDITED = (
+    "identity",
+    "parentWorkflowExecution",
+    "continuedExecutionRunId",
+    "initiator",
+    "cronSchedule",
+)
+
+
+def _slim_started(doc: dict[str, Any]) -> dict[str, Any]:
+    """A started event with only the attributes its audit entry reads: the rest (input, memo,
+    search attributes, headers, ...) makes it the costliest event of most runs to decode."""
+    slim = {k: v for k, v in doc.items() if k != RUN_KEY_FIELD and k != _STARTED_ATTRS}
+    attrs = doc.get(_STARTED_ATTRS)
+    if isinstance(attrs, dict):
+        slim[_STARTED_ATTRS] = {k: attrs[k] for k in _STARTED_AUDITED if k in attrs}
+    return slim
 
 
 def audit_record(acc: RunAcc, entry: AuditEntry) -> dict[str, Any]:

@@ -23,10 +23,12 @@ from sqlalchemy.engine import Connection
 
 from runhistory.projections.catalog.fold import (
     AUDIT_TYPES,
+    LIGHT_HANDLERS,
     OPEN_STATUSES,
     AuditRecord,
     RunAcc,
     apply_event,
+    apply_light,
     apply_tail,
     audit_record,
 )
@@ -41,6 +43,7 @@ from runhistory.stores.sql.tracking import SQLTrackingRecorder
 
 __all__ = [
     "EVENT",
+    "LIGHT",
     "TAIL",
     "UNCHECKED",
     "CatalogView",
@@ -52,6 +55,9 @@ __all__ = [
 
 EVENT: Final = 0  # (EVENT, run originator id, canonical event JSON as a dict)
 TAIL: Final = 1  # (TAIL, tail originator id, (run originator id or None, after id, events JSON))
+# (LIGHT, run originator id, (event id, type name without prefix)): an event of a LIGHT_TYPES
+# type, not its run's last in the batch, handed over without its JSON (see `apply_light`).
+LIGHT: Final = 2
 Item = tuple[int, UUID, Any]
 
 _STARTED = "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
@@ -259,17 +265,23 @@ class CatalogView(SQLTrackingRecorder):
         applied = 0
         last: UUID | None = None  # consecutive events are mostly one run's: look it up once
         acc: RunAcc | None = None
+        light_handlers = LIGHT_HANDLERS
         for kind, originator, payload in items:
-            if kind == EVENT:
+            if kind != TAIL:
                 if originator is not last or acc is None:
                     acc = cache.get(originator)
                     if acc is None:
-                        if payload.get("eventType") != _STARTED:
+                        if kind == LIGHT or payload.get("eventType") != _STARTED:
                             last = None
                             continue  # a run whose start this view never saw: nothing to add to
                         acc = cache[originator] = _new_run(originator, payload)
                     touched[originator] = acc
                     last = originator
+                if kind == LIGHT:
+                    event_id, event_type = payload
+                    apply_light(acc, event_id, light_handlers[event_type])
+                    applied += 1
+                    continue
                 apply_event(acc, payload)
                 applied += 1
                 if payload.get("eventType") in AUDIT_TYPES:
@@ -296,7 +308,7 @@ class CatalogView(SQLTrackingRecorder):
         tails_wanted: set[UUID] = set()
         last: UUID | None = None
         for kind, originator, payload in items:
-            if kind == EVENT:
+            if kind != TAIL:
                 if originator is not last:
                     last = originator
                     if originator not in cache:
