@@ -4,9 +4,11 @@ inserts are timed: tables are created before the clock starts."""
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import sqlite3
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -18,10 +20,14 @@ from eventsourcing.persistence import InfrastructureFactory, JSONTranscoder, Sto
 from bench.harness import Figure, Suite
 from runhistory import RunHistory, load_history
 from runhistory.adapters.mapper import HistoryMapper
+from runhistory.domain.run_key import RunKey
+from runhistory.stores.sql.rows import RowBuilder
+from runhistory.stores.sql.tables import EVENT_COLUMNS
 
 PG_URL = os.environ.get("RUNHISTORY_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 _names = itertools.count()
 Prepared = Callable[[], Callable[[], None]]  # set-up (untimed) returning the timed insert
+_PREFIX = "runhistory"  # the SQL store's table prefix when the application has no name
 
 
 def stored_runs(docs: Sequence[dict[str, Any]]) -> list[list[StoredEvent]]:
@@ -30,14 +36,23 @@ def stored_runs(docs: Sequence[dict[str, Any]]) -> list[list[StoredEvent]]:
 
 
 def _rate(prepare: Prepared, events: int, repeats: int) -> float:
-    rates = []
-    for _ in range(repeats):
-        timed = prepare()
-        start = time.perf_counter()
-        timed()
-        rates.append(events / (time.perf_counter() - start))
-    rates.sort()
-    return rates[len(rates) // 2]
+    """The median rate of `repeats` timed runs, after one warm-up run."""
+    return _rates({"": prepare}, events, repeats)[""]
+
+
+def _rates(prepares: dict[str, Prepared], events: int, repeats: int) -> dict[str, float]:
+    """Median rates of several contenders, interleaved (one run of each per round, after a
+    warm-up round), so a change in the machine's load hits them alike."""
+    rates: dict[str, list[float]] = {name: [] for name in prepares}
+    for round_ in range(repeats + 1):
+        for name, prepare in prepares.items():
+            timed = prepare()
+            gc.collect()
+            start = time.perf_counter()
+            timed()
+            if round_:  # round 0 is the warm-up
+                rates[name].append(events / (time.perf_counter() - start))
+    return {name: statistics.median(values) for name, values in rates.items()}
 
 
 def _recorder(env: dict[str, str]) -> Any:
@@ -56,15 +71,35 @@ def _fresh_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="rh-bench-"))
 
 
+def _shaped_rows(
+    runs: list[list[StoredEvent]], *, postgres: bool
+) -> list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+    """Per run, the rows our store writes (events with their columns, and the run's row),
+    built before the clock starts: the raw floor of our row shape times only the database."""
+    builder = RowBuilder(uuid_as_hex=not postgres, time_as_datetime=postgres)
+    shaped = []
+    for run in runs:
+        rows, started = builder.build(run)
+        shaped.append((rows, [(builder.originator(k), *v) for k, v in started.items()]))
+    return shaped
+
+
+_RUN_COLUMNS = "originator_id, namespace, workflow_id, run_id"
+
+
 def sqlite_import(suite: Suite, label: str, runs: list[list[StoredEvent]]) -> None:
+    """Ours beside: raw sqlite3 of bare rows (what a skeptic would write), raw sqlite3 of our
+    row shape into our schema (the database's cost of our rows), eventsourcing's recorder."""
     events = sum(len(r) for r in runs)
 
-    def ours() -> Callable[[], None]:
-        env = {
+    def ours_env(path: Path) -> dict[str, str]:
+        return {
             "PERSISTENCE_MODULE": "runhistory.stores.sql",
-            "RUNHISTORY_SQL_URL": f"sqlite:///{_fresh_dir() / 'rh.db'}",
+            "RUNHISTORY_SQL_URL": f"sqlite:///{path}",
         }
-        return _insert_all(_recorder(env), runs)
+
+    def ours() -> Callable[[], None]:
+        return _insert_all(_recorder(ours_env(_fresh_dir() / "rh.db")), runs)
 
     def raw() -> Callable[[], None]:
         conn = sqlite3.connect(_fresh_dir() / "raw.db", isolation_level=None)
@@ -87,6 +122,33 @@ def sqlite_import(suite: Suite, label: str, runs: list[list[StoredEvent]]) -> No
 
         return go
 
+    shaped = _shaped_rows(runs, postgres=False)
+
+    def raw_shaped() -> Callable[[], None]:
+        path = _fresh_dir() / "shaped.db"
+        env = ours_env(path)
+        factory = InfrastructureFactory.construct(env=env)
+        factory.application_recorder()  # our schema: tables, indexes, view
+        factory.close()
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        insert_events = (
+            f"INSERT INTO {_PREFIX}_events ({', '.join(EVENT_COLUMNS)})"
+            f" VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+        )
+        insert_runs = (
+            f"INSERT INTO {_PREFIX}_runs ({_RUN_COLUMNS}) VALUES (?,?,?,?) ON CONFLICT DO NOTHING"
+        )
+
+        def go() -> None:
+            for rows, run_rows in shaped:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(insert_events, rows)
+                conn.executemany(insert_runs, run_rows)
+                conn.execute("COMMIT")
+
+        return go
+
     def theirs() -> Callable[[], None]:
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
@@ -94,27 +156,22 @@ def sqlite_import(suite: Suite, label: str, runs: list[list[StoredEvent]]) -> No
         }
         return _insert_all(_recorder(env), runs)
 
-    mine = _rate(ours, events, suite.repeats)
-    suite.add(
-        f"SQLite import {label} vs raw sqlite3 executemany",
-        Figure(
-            mine,
-            "events/s",
-            "sqlite3 executemany, one txn per run",
-            _rate(raw, events, suite.repeats),
-            higher_is_better=True,
-        ),
+    rates = _rates(
+        {"ours": ours, "raw": raw, "shaped": raw_shaped, "theirs": theirs}, events, suite.repeats
     )
-    suite.add(
-        f"SQLite import {label} vs eventsourcing.sqlite",
-        Figure(
-            mine,
-            "events/s",
-            "eventsourcing SQLiteApplicationRecorder",
-            _rate(theirs, events, suite.repeats),
-            higher_is_better=True,
+    anchors = {
+        "raw sqlite3 executemany": ("sqlite3 executemany, one txn per run", "raw"),
+        "raw sqlite3 executemany of our row shape": (
+            "sqlite3 executemany of the same rows into the same schema, rows prebuilt",
+            "shaped",
         ),
-    )
+        "eventsourcing.sqlite": ("eventsourcing SQLiteApplicationRecorder", "theirs"),
+    }
+    for name, (anchor, key) in anchors.items():
+        suite.add(
+            f"SQLite import {label} vs {name}",
+            Figure(rates["ours"], "events/s", anchor, rates[key], higher_is_better=True),
+        )
 
 
 def pg_available() -> bool:
@@ -130,8 +187,10 @@ def pg_available() -> bool:
 def postgres_import(
     suite: Suite, label: str, runs: list[list[StoredEvent]], *, with_eventsourcing: bool = True
 ) -> None:
-    """`with_eventsourcing=False` leaves out eventsourcing's recorder: given one 50k-event call
-    it did not finish in 10 minutes here (the client blocked on a huge statement)."""
+    """Ours beside: psycopg executemany and COPY of bare rows, psycopg COPY (binary) of our row
+    shape into our schema, eventsourcing's recorder. `with_eventsourcing=False` leaves out
+    eventsourcing's recorder: given one 50k-event call it did not finish in 10 minutes here
+    (the client blocked on a huge statement)."""
     if not pg_available():
         print(f"skipping PostgreSQL figures: no server at {PG_URL}")
         return
@@ -140,13 +199,15 @@ def postgres_import(
     events = sum(len(r) for r in runs)
     pid = os.getpid()
 
-    def ours() -> Callable[[], None]:
-        env = {
+    def ours_env() -> dict[str, str]:
+        return {
             "PERSISTENCE_MODULE": "runhistory.stores.sql",
             "RUNHISTORY_SQL_URL": PG_URL,
             "RUNHISTORY_SQL_TABLE_PREFIX": f"bench{pid}x{next(_names)}",
         }
-        return _insert_all(_recorder(env), runs)
+
+    def ours() -> Callable[[], None]:
+        return _insert_all(_recorder(ours_env()), runs)
 
     def raw(copy: bool) -> Prepared:
         def prepare() -> Callable[[], None]:
@@ -176,6 +237,37 @@ def postgres_import(
 
         return prepare
 
+    shaped = _shaped_rows(runs, postgres=True)
+
+    def raw_shaped() -> Callable[[], None]:
+        env = ours_env()
+        prefix = env["RUNHISTORY_SQL_TABLE_PREFIX"]
+        factory = InfrastructureFactory.construct(env=env)
+        factory.application_recorder()  # our schema: tables, indexes, view
+        factory.close()
+        conn = psycopg.connect(PG_URL)
+        copy_events = (
+            f"COPY {prefix}_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        )
+        insert_runs = (
+            f"INSERT INTO {prefix}_runs ({_RUN_COLUMNS}) VALUES (%s,%s,%s,%s)"
+            " ON CONFLICT DO NOTHING"
+        )
+        types = ["uuid", "int8", "text", "bytea", "int8", "text", "timestamptz", "text"]
+
+        def go() -> None:
+            for rows, run_rows in shaped:
+                with conn.cursor() as cur:
+                    if run_rows:
+                        cur.executemany(insert_runs, run_rows)
+                    with cur.copy(copy_events) as c:
+                        c.set_types(types)
+                        for row in rows:
+                            c.write_row(row)
+                conn.commit()
+
+        return go
+
     def theirs() -> Callable[[], None]:
         schema = f"es{pid}x{next(_names)}"
         with psycopg.connect(PG_URL, autocommit=True) as conn:
@@ -191,38 +283,29 @@ def postgres_import(
         }
         return _insert_all(_recorder(env), runs)
 
+    contenders: dict[str, Prepared] = {
+        "ours": ours,
+        "executemany": raw(False),
+        "copy": raw(True),
+        "shaped": raw_shaped,
+    }
+    anchors = {
+        "psycopg executemany": ("psycopg executemany, one txn per run", "executemany"),
+        "psycopg COPY": ("psycopg COPY, one txn per run", "copy"),
+        "psycopg COPY of our row shape": (
+            "psycopg binary COPY of the same rows into the same schema, rows prebuilt",
+            "shaped",
+        ),
+    }
+    if with_eventsourcing:
+        contenders["theirs"] = theirs
+        anchors["eventsourcing.postgres"] = ("eventsourcing PostgresApplicationRecorder", "theirs")
     try:
-        mine = _rate(ours, events, suite.repeats)
-        suite.add(
-            f"PostgreSQL import {label} vs psycopg executemany",
-            Figure(
-                mine,
-                "events/s",
-                "psycopg executemany, one txn per run",
-                _rate(raw(False), events, suite.repeats),
-                higher_is_better=True,
-            ),
-        )
-        suite.add(
-            f"PostgreSQL import {label} vs psycopg COPY",
-            Figure(
-                mine,
-                "events/s",
-                "psycopg COPY, one txn per run",
-                _rate(raw(True), events, suite.repeats),
-                higher_is_better=True,
-            ),
-        )
-        if with_eventsourcing:
+        rates = _rates(contenders, events, suite.repeats)
+        for name, (anchor, key) in anchors.items():
             suite.add(
-                f"PostgreSQL import {label} vs eventsourcing.postgres",
-                Figure(
-                    mine,
-                    "events/s",
-                    "eventsourcing PostgresApplicationRecorder",
-                    _rate(theirs, events, suite.repeats),
-                    higher_is_better=True,
-                ),
+                f"PostgreSQL import {label} vs {name}",
+                Figure(rates["ours"], "events/s", anchor, rates[key], higher_is_better=True),
             )
     finally:
         _drop_bench_objects(pid)
@@ -246,8 +329,13 @@ def _drop_bench_objects(pid: int) -> None:
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
+SHORT_RUN = 100
+"""Events of the short run whose snapshot rebuild the long run's is set beside."""
+
+
 def rebuild(suite: Suite, doc: dict[str, Any]) -> None:
-    """Rebuilding a long run from each store, beside load_history of the same JSON."""
+    """Rebuilding a long run from each store without and with a snapshot, beside load_history
+    of the same JSON; and its snapshot rebuild beside a short run's (near constant: ratio ~1)."""
     events = len(doc["events"])
 
     def load() -> Callable[[], None]:
@@ -267,26 +355,84 @@ def rebuild(suite: Suite, doc: dict[str, Any]) -> None:
     pid = os.getpid()
     try:
         for name, url in stores.items():
-            env = {"RUNHISTORY_SQL_TABLE_PREFIX": f"bench{pid}x{next(_names)}"}
-            app = RunHistory.open(url, **(env if "postgres" in url else {}))
-            key = app.import_history(doc).key
-
-            def get(app: RunHistory = app, key: Any = key) -> Callable[[], None]:
-                def go() -> None:
-                    app.get(key)
-
-                return go
-
-            suite.add(
-                f"rebuild a {events}-event run from {name} vs load_history of its JSON",
-                Figure(
-                    _rate(get, events, suite.repeats),
-                    "events/s",
-                    "load_history (parse + validate)",
-                    load_rate,
-                    higher_is_better=True,
-                ),
-            )
+            _rebuild_from(suite, name, url, doc, load_rate)
     finally:
         if pg_available():
             _drop_bench_objects(pid)
+
+
+def _interleaved_seconds(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """Median seconds of each function, run in turn (after one warm-up round), so that the
+    machine's changing load falls on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for round_ in range(repeats + 1):
+        for name, fn in fns.items():
+            gc.collect()
+            start = time.perf_counter()
+            fn()
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _rebuild_from(suite: Suite, name: str, url: str, doc: dict[str, Any], load_rate: float) -> None:
+    events = len(doc["events"])
+    # no automatic snapshot: the rebuild without one is timed first, then one is taken
+    env = {"RUNHISTORY_SNAPSHOT_INTERVAL": "0"}
+    if "postgres" in url:
+        env["RUNHISTORY_SQL_TABLE_PREFIX"] = f"bench{os.getpid()}x{next(_names)}"
+    app = RunHistory.open(url, **env)
+    try:
+        key = app.import_history(doc).key
+        short = {"events": doc["events"][:SHORT_RUN]}
+        short_key = app.import_history(short, namespace="bench-short").key
+
+        def get(key: RunKey) -> Callable[[], None]:
+            def go() -> None:
+                app.get(key)
+
+            return go
+
+        replay_rate = _rate(lambda: get(key), events, suite.repeats)
+        app.take_snapshot(key.aggregate_id)
+        app.take_snapshot(short_key.aggregate_id)
+        assert not app.get(key).history_loaded, "the rebuild did not use the snapshot"
+        # milliseconds each: many repeats, so that the median is not one scheduler hiccup
+        timed = _interleaved_seconds(
+            {"long": get(key), "short": get(short_key)}, repeats=max(5, suite.repeats * 5)
+        )
+        long_s, short_s = timed["long"], timed["short"]
+    finally:
+        app.close()
+    suite.add(
+        f"rebuild a {events}-event run from {name} without a snapshot vs load_history of its JSON",
+        Figure(
+            replay_rate,
+            "events/s",
+            "load_history (parse + validate)",
+            load_rate,
+            higher_is_better=True,
+        ),
+    )
+    suite.add(
+        f"rebuild a {events}-event run from {name} with a snapshot vs without",
+        Figure(
+            events / long_s,
+            "events/s",
+            "the same rebuild without a snapshot",
+            replay_rate,
+            higher_is_better=True,
+            note="the events before the snapshot are loaded when the history is first read",
+        ),
+    )
+    suite.add(
+        f"snapshot rebuild of a {events}-event run from {name} vs of a {SHORT_RUN}-event run",
+        Figure(
+            long_s * 1000,
+            "ms",
+            f"snapshot rebuild of a {SHORT_RUN}-event run from the same store",
+            short_s * 1000,
+            note="near constant: a ratio near 1 means the run's length costs nothing (the"
+            " cost follows live entities: this short prefix has more open than the closed run)",
+        ),
+    )
