@@ -285,6 +285,8 @@ def _record(
                     raise InvalidHistory([*errors, e]) from None
                 raise
             errors.append(e)
+            if checker is not None and checker.stopped:
+                break  # past the count limit for good: the rest would only use memory
     if checker is not None and run is not None:
         try:
             checker.finish(run)

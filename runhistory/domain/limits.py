@@ -248,6 +248,12 @@ class LimitChecker:
         self._event_size = event_size
         self._walk = limits.max_id_length is not None or limits.max_payload_bytes is not None
         self._walkers = _walkers_for(limits.max_id_length, limits.max_payload_bytes)
+        self._max_events = limits.max_events
+        self._durable = 0
+        self._last_task_id = 0
+        self._later_txns = 0
+        self._crossing_event: tuple[int, str] = (0, "")
+        self.stopped = False
 
     def check_key(self, key: RunKey) -> None:
         """The run's own workflow id and namespace (given, or read from the started event)."""
@@ -267,13 +273,49 @@ class LimitChecker:
                 )
 
     def check(self, event: HistoryEvent) -> None:
-        """One event's ids and payload fields."""
+        """One event's ids and payload fields, and the event count so far: a history that goes
+        on past the count limit by more than `finish` could accept is refused as soon as that
+        is certain, so a streamed history of a million events is never read whole (`stopped`
+        then tells the reader to read no further, even when collecting every error)."""
         if self._walk:
             self._check_fields(event)
+        if self._max_events is not None and event.task_id:
+            self._count_event(event, self._max_events)
+
+    def _count_event(self, event: HistoryEvent, limit: int) -> None:
+        self._durable += 1
+        new_txn = event.task_id != self._last_task_id + 1  # Rule T: consecutive task ids
+        self._last_task_id = event.task_id
+        if self._durable <= limit:
+            return
+        if self._durable == limit + 1:
+            self._crossing_event = (event.event_id, event.type_name)
+            return
+        self._later_txns += new_txn
+        if self._later_txns < 2:
+            return
+        self.stopped = True
+        first_id, first_type = self._crossing_event
+        raise LimitExceeded(
+            limit_name="limit.historyCount.error",
+            field="history length",
+            limit=limit,
+            actual=self._durable,
+            unit="events",
+            event_id=event.event_id,
+            event_type=event.type_name,
+            detail=(
+                f"passed at event {first_id} {first_type}, and a second transaction follows the"
+                " one that crossed it: a server terminates a run in the transaction after the"
+                " one that takes it past the limit; reading stopped here"
+            ),
+        )
 
     def finish(self, run: WorkflowRun) -> None:
         """The whole history's length and size. Past a limit, only the transaction that crossed
         it and one more that ends with WORKFLOW_EXECUTION_TERMINATED may follow."""
+        if self.stopped:
+            return  # refused while reading
         durable = [e for e in run.history if e.task_id != 0]  # the tail is not persisted
         crossed = self._crossing(run, durable)
         if crossed is None:
