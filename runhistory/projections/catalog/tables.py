@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eventsourcing.persistence import ProgrammingError
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -25,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 
-from runhistory.stores.sql.tables import MAX_PREFIX_LENGTH
+from runhistory.stores.sql.tables import check_prefix
 
 __all__ = [
     "APPLIED_COLUMNS",
@@ -103,10 +102,7 @@ class CatalogTables:
 def make_catalog_tables(prefix: str) -> CatalogTables:
     """`<prefix>_runs`, `<prefix>_audit` and `<prefix>_findings`, with prefixed index names
     (PostgreSQL index names are per schema, not per table)."""
-    if not prefix or len(prefix) > MAX_PREFIX_LENGTH:
-        raise ProgrammingError(
-            f"table prefix {prefix!r} must have 1 to {MAX_PREFIX_LENGTH} characters"
-        )
+    check_prefix(prefix)
     metadata = MetaData()
     runs_name = f"{prefix}_runs"
     runs = Table(

@@ -27,7 +27,7 @@ from sqlalchemy import (
     Uuid,
 )
 
-__all__ = ["EVENT_COLUMNS", "MAX_PREFIX_LENGTH", "Tables", "make_tables"]
+__all__ = ["EVENT_COLUMNS", "MAX_PREFIX_LENGTH", "Tables", "check_prefix", "make_tables"]
 
 # PostgreSQL truncates names at 63 bytes; the longest is "<prefix>_events_event_time_idx".
 MAX_PREFIX_LENGTH = 40
@@ -119,15 +119,20 @@ class Tables:
         )
 
 
+def check_prefix(prefix: str) -> None:
+    """Refuse a table prefix that is empty or would make names too long for PostgreSQL's 63."""
+    if not prefix or len(prefix) > MAX_PREFIX_LENGTH:
+        raise ProgrammingError(
+            f"table prefix {prefix!r} must have 1 to {MAX_PREFIX_LENGTH} characters"
+        )
+
+
 def make_tables(prefix: str, *, audit_indexes: bool = False) -> Tables:
     """The tables named `<prefix>_events`, `<prefix>_runs` and `<prefix>_tracking`. The events
     table is indexed for writing and for reading an aggregate (a run); the runs table finds a
     run by its key. `audit_indexes` adds indexes on `event_type` and `event_time`, which audit
     queries over a large store use, at a cost to every insert."""
-    if not prefix or len(prefix) > MAX_PREFIX_LENGTH:
-        raise ProgrammingError(
-            f"table prefix {prefix!r} must have 1 to {MAX_PREFIX_LENGTH} characters"
-        )
+    check_prefix(prefix)
     metadata = MetaData()
     events_name = f"{prefix}_events"
     events = Table(
