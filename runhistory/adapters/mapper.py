@@ -16,8 +16,16 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from runhistory.adapters.codec import EventCodec
 from runhistory.domain.errors import MalformedHistory
-from runhistory.domain.event_base import HistoryEvent, HistoryStarted
+from runhistory.domain.event_base import HistoryEvent, HistoryStarted, UnknownEvent
 from runhistory.domain.run_key import RunKey
+from runhistory.stores.columns import (
+    HISTORY_TOPIC_PREFIX,
+    ColumnValues,
+    IndexedStoredEvent,
+    document_columns,
+    document_head,
+    id_column,
+)
 
 __all__ = ["RUN_KEY_FIELD", "HistoryMapper"]
 
@@ -26,7 +34,13 @@ RUN_KEY_FIELD = "runKey"
 
 class HistoryMapper(Mapper[UUID]):
     """History events <-> canonical JSON bytes; every other event (snapshots, an embedding
-    application's own events) goes through eventsourcing's transcoder as usual."""
+    application's own events) goes through eventsourcing's transcoder as usual.
+
+    With `store_columns` set (the SQL store's factory sets it) a history event stored as plain
+    JSON comes out as an `IndexedStoredEvent`, its queryable columns read off the object before
+    it is serialised, so the store does not parse the text again."""
+
+    store_columns: bool = False
 
     def __init__(
         self,
@@ -36,6 +50,9 @@ class HistoryMapper(Mapper[UUID]):
     ) -> None:
         super().__init__(transcoder, compressor, cipher)
         self._codec = EventCodec(strict=False)
+        # Per event class, the type and attributes key its events' JSON is read to have: the
+        # codec writes the same `eventType` for every event of a class (but `UnknownEvent`).
+        self._class_heads: dict[type, tuple[str, str | None]] = {}
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         if not isinstance(domain_event, HistoryEvent):
@@ -54,16 +71,35 @@ class HistoryMapper(Mapper[UUID]):
             raise MalformedHistory(
                 f"cannot store the event as JSON: {e}", event_id=domain_event.originator_version
             ) from None
-        if self.compressor:
-            state = self.compressor.compress(state)
-        if self.cipher:
-            state = self.cipher.encrypt(state)
+        topic = get_topic(type(domain_event))
+        if self.compressor or self.cipher:
+            if self.compressor:
+                state = self.compressor.compress(state)
+            if self.cipher:
+                state = self.cipher.encrypt(state)
+        elif self.store_columns and topic.startswith(HISTORY_TOPIC_PREFIX):
+            return IndexedStoredEvent(
+                domain_event.originator_id,
+                domain_event.originator_version,
+                topic,
+                state,
+                self._columns(doc, domain_event),
+            )
         return StoredEvent(
-            originator_id=domain_event.originator_id,
-            originator_version=domain_event.originator_version,
-            topic=get_topic(type(domain_event)),
-            state=state,
+            domain_event.originator_id, domain_event.originator_version, topic, state
         )
+
+    def _columns(self, doc: dict[str, Any], event: HistoryEvent) -> ColumnValues:
+        """`document_columns(doc)`, without reading again what is known for the event's class;
+        the codec wrote `eventId` from the version, so it reads back as the version."""
+        cls = type(event)
+        known = self._class_heads.get(cls)
+        if known is None:
+            _, event_type, named = document_head(doc)
+            if cls is not UnknownEvent:
+                self._class_heads[cls] = event_type, named
+            return document_columns(doc)
+        return document_columns(doc, (id_column(event.originator_version), *known))
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         cls = resolve_topic(stored_event.topic)

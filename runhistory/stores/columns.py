@@ -26,17 +26,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
+from eventsourcing.persistence import StoredEvent
 
 __all__ = [
     "HISTORY_TOPIC_PREFIX",
     "ColumnValues",
     "EventColumns",
+    "ColumnsMapper",
+    "IndexedStoredEvent",
     "RunKeyColumns",
     "RunKeyValues",
     "column_values",
+    "document_columns",
+    "document_head",
+    "id_column",
     "history_columns",
 ]
 
@@ -83,6 +89,27 @@ class EventColumns:
         return value
 
 
+@dataclass(frozen=True)
+class IndexedStoredEvent(StoredEvent):
+    """A stored history event that carries its columns, read by the mapper from the JSON object
+    it serialised (`document_columns`), so a store that indexes them need not parse `state`.
+
+    A store trusts `columns` only on this exact class, which `HistoryMapper` makes when a store
+    asks for it (`wants_store_columns`) and `state` is the plain JSON text; they equal
+    `column_values(topic, state)`. Any other stored event is read the usual way."""
+
+    columns: ColumnValues
+
+
+@runtime_checkable
+class ColumnsMapper(Protocol):
+    """A mapper that can hand a store each history event's columns (`IndexedStoredEvent`). A
+    store that indexes them sets `store_columns` on the mapper its factory makes; off by default,
+    since other stores would only carry them."""
+
+    store_columns: bool
+
+
 def history_columns(topic: str, state: bytes) -> EventColumns | None:
     """The columns of a stored history event, with its parsed document; None if it is not a
     readable one."""
@@ -113,16 +140,22 @@ def column_values(topic: str, state: bytes) -> ColumnValues | None:
         doc = _loads(state)  # a valid JSON text that starts with "{" is an object
     except _JSONDecodeError:
         return None
-    raw_id: Any = doc.get("eventId", 0)
-    try:
-        event_id = int(raw_id)
-    except (TypeError, ValueError, OverflowError):
-        event_id = 0
-    if not _MIN_ID <= event_id <= _MAX_ID:
-        event_id = 0
-    raw_type: Any = doc.get("eventType", "")
-    known = _EVENT_TYPES.get(raw_type) if type(raw_type) is str else None
-    event_type, named = known if known is not None else _event_type(raw_type)
+    return document_columns(doc)
+
+
+def document_columns(
+    doc: dict[str, Any], head: tuple[int, str, str | None] | None = None
+) -> ColumnValues:
+    """The columns of a history event's JSON object, parsed or about to be serialised: what
+    `column_values` gives for its JSON text. A mapper that has the object in hand reads them
+    here rather than a store parsing the text again (see `IndexedStoredEvent`).
+
+    `head`: (event_id, event_type, the attributes key named after the type), when the caller
+    knows what this function would read from `eventId` and `eventType` (a mapper that wrote
+    them: `HistoryMapper` keeps what it read for each event class)."""
+    if head is None:
+        head = document_head(doc)
+    event_id, event_type, named = head
     text: Any = doc.get("eventTime")
     when: str | None
     if type(text) is str and (
@@ -152,6 +185,27 @@ def column_values(topic: str, state: bytes) -> ColumnValues | None:
             str(key.get("runId", "")),
         )
     return event_id, event_type, when, attributes_key, run_key
+
+
+def document_head(doc: dict[str, Any]) -> tuple[int, str, str | None]:
+    """What `document_columns` reads from `eventId` and `eventType`: the event id, the event
+    type and the attributes key named after it."""
+    raw_id: Any = doc.get("eventId", 0)
+    try:
+        event_id = int(raw_id)
+    except (TypeError, ValueError, OverflowError):
+        event_id = 0
+    if not _MIN_ID <= event_id <= _MAX_ID:
+        event_id = 0
+    raw_type: Any = doc.get("eventType", "")
+    known = _EVENT_TYPES.get(raw_type) if type(raw_type) is str else None
+    event_type, named = known if known is not None else _event_type(raw_type)
+    return event_id, event_type, named
+
+
+def id_column(event_id: int) -> int:
+    """The `event_id` column of an integer event id: 0 unless it is an int64."""
+    return event_id if _MIN_ID <= event_id <= _MAX_ID else 0
 
 
 # An event id is an int64 (a column of that type holds it); anything else reads as 0.

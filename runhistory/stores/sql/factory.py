@@ -16,17 +16,21 @@ Environment (each key may be prefixed with the application's name, as eventsourc
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from eventsourcing.domain import TAggregateID
 from eventsourcing.persistence import (
     AggregateRecorder,
     ApplicationRecorder,
     InfrastructureFactory,
+    Mapper,
     ProcessRecorder,
+    Transcoder,
 )
 from eventsourcing.utils import Environment, EnvType, resolve_topic, strtobool
 from sqlalchemy.engine import Connection, Engine
 
+from runhistory.stores.columns import ColumnsMapper
 from runhistory.stores.sql.datastore import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_URL,
@@ -91,6 +95,18 @@ class Factory(InfrastructureFactory[SQLTrackingRecorder]):
             audit_indexes = strtobool(self.env.get(self.AUDIT_INDEXES) or "no")
             self._tables = make_tables(prefix, audit_indexes=bool(audit_indexes))
         return self._tables
+
+    def mapper(
+        self,
+        transcoder: Transcoder | None = None,
+        mapper_class: type[Mapper[TAggregateID]] | None = None,
+    ) -> Mapper[TAggregateID]:
+        """The configured mapper; one that can hand over each history event's columns
+        (`ColumnsMapper`, such as `HistoryMapper`) is asked to, so inserts need not parse them."""
+        mapper: Any = super().mapper(transcoder, mapper_class)
+        if isinstance(mapper, ColumnsMapper):
+            mapper.store_columns = True
+        return mapper  # type: ignore[no-any-return]
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         return self._ready(SQLAggregateRecorder(self.datastore, self.tables, purpose=purpose))

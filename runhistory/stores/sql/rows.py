@@ -1,5 +1,6 @@
-"""Stored events -> insert rows, with the queryable columns that
-`runhistory.stores.columns.column_values` reads off history events (one JSON parse per event)."""
+"""Stored events -> insert rows, with the queryable columns: carried by an `IndexedStoredEvent`
+(the mapper read them as it serialised the event), else read by
+`runhistory.stores.columns.column_values` (one JSON parse per event)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import DataError, StoredEvent
 
-from runhistory.stores.columns import RunKeyValues, column_values
+from runhistory.stores.columns import IndexedStoredEvent, RunKeyValues, column_values
 
 __all__ = ["RowBuilder", "RunKey", "to_uuid"]
 
@@ -54,25 +55,27 @@ class RowBuilder:
         last: Any = None  # the previous event's originator id: batches are mostly one run
         oid: Any = None
         uuid: UUID | None = None
+        indexed = IndexedStoredEvent
         for stored in stored_events:
             if stored.originator_id is not last:
                 last = stored.originator_id
                 uuid = to_uuid(last)
                 oid = uuid.hex if as_hex else uuid
-            topic = stored.topic
-            state = stored.state
-            version = stored.originator_version
-            columns = extract(topic, state)
-            if columns is None:
-                append((oid, version, topic, state, None, None, None, None))
-                continue
-            event_id, event_type, when, attrs, run_key = columns
+            if type(stored) is indexed:
+                event_id, event_type, when, attrs, run_key = stored.columns
+            else:
+                columns = extract(stored.topic, stored.state)
+                if columns is None:
+                    append((oid, stored.originator_version, stored.topic, stored.state,
+                            None, None, None, None))  # fmt: skip
+                    continue
+                event_id, event_type, when, attrs, run_key = columns
             if run_key is not None:
                 assert uuid is not None
                 started[uuid] = run_key
+            time: Any = when
             if as_datetime and when is not None:
-                append((oid, version, topic, state, event_id, event_type,
-                        parse_time(when + "+00:00"), attrs))  # fmt: skip
-            else:
-                append((oid, version, topic, state, event_id, event_type, when, attrs))
+                time = parse_time(when + "+00:00")
+            append((oid, stored.originator_version, stored.topic, stored.state,
+                    event_id, event_type, time, attrs))  # fmt: skip
         return rows, started
