@@ -6,8 +6,10 @@ runs) costs more than the insert itself. The cursor is the unit of work's connec
 an application's plain insert into a store that made its own engine, the datastore's held write
 connection's (`SQLDatastore.driver_write`: no SQLAlchemy work per transaction at all; on
 PostgreSQL the transaction's `BEGIN` rides in the lock's round trip).
-- SQLite: `executemany`; the ids are the last `n` rowids, since the transaction holds the
-  database's only write lock from `BEGIN IMMEDIATE` and rowids only grow (AUTOINCREMENT).
+- SQLite: `executemany`; SQLite gives each row the highest rowid plus one, and the transaction
+  holds the database's only write lock from `BEGIN IMMEDIATE`, so the ids are the `n` after the
+  highest id read just before, or after the id floor (`Tables.id_floor_sql`) if the newest
+  rows were deleted by hand (then the first row is written with its id).
 - PostgreSQL: after `LOCK TABLE ... IN EXCLUSIVE MODE` (so ids are handed out in commit order:
   readers never skip an id that commits later) and a `NOTIFY` that subscribers in other
   processes hear, a batch of `copy_min_rows` rows or more is written with `COPY ... FROM STDIN`
@@ -68,6 +70,15 @@ class EventWriter:
             )
             marks = ", ".join("?" * len(EVENT_COLUMNS))
             self._insert_sql = f"INSERT INTO {table_name} ({columns}) VALUES ({marks})"
+            self._insert_at_sql = (
+                f"INSERT INTO {table_name} ({preparer.quote('notification_id')}, {columns}) "
+                f"VALUES (?, {marks})"
+            )
+            floor = preparer.quote(tables.id_floor)
+            self._last_ids_sql = (
+                f"SELECT (SELECT max(notification_id) FROM {table_name}), "
+                f"(SELECT highest FROM {floor} WHERE id = 0)"
+            )
             self._rows = RowBuilder(uuid_as_hex=True, time_as_datetime=False)
         else:
             # Binary parameters: psycopg escapes text arrays one character at a time.
@@ -141,12 +152,19 @@ class EventWriter:
         return ids
 
     def _insert_sqlite(self, cursor: Any, rows: list[tuple[Any, ...]], want_ids: bool) -> list[int]:
+        count = len(rows)
+        cursor.execute(self._last_ids_sql)
+        newest, floor = cursor.fetchone()
+        last = newest or 0
+        if floor is not None and floor > last:
+            # The newest rows were deleted: start above every id ever handed out.
+            last = floor
+            cursor.execute(self._insert_at_sql, (last + 1, *rows[0]))
+            rows = rows[1:]
         cursor.executemany(self._insert_sql, rows)
         if not want_ids:
             return []
-        cursor.execute("SELECT last_insert_rowid()")
-        last = int(cursor.fetchone()[0])
-        return list(range(last - len(rows) + 1, last + 1))
+        return list(range(last + 1, last + count + 1))
 
     def _insert_postgres(
         self, cursor: Any, rows: list[tuple[Any, ...]], runs: list[tuple[Any, ...]]

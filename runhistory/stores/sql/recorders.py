@@ -60,7 +60,19 @@ class SQLRecorder(Recorder):
                 # Indexes switched on after the table was made (the audit indexes).
                 for index in sorted(self.tables.events.indexes, key=lambda i: str(i.name)):
                     index.create(conn, checkfirst=True)
+                if self.datastore.is_sqlite:
+                    self._create_id_floor(conn)
                 self._create_history_view(conn)
+
+    def _create_id_floor(self, conn: Connection) -> None:
+        quote = conn.dialect.identifier_preparer.quote
+        for statement in self.tables.id_floor_sql(quote):
+            conn.exec_driver_sql(statement)
+        has_sequence = conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
+        ).scalar()
+        if has_sequence:
+            conn.exec_driver_sql(self.tables.seed_id_floor_sql(quote), (self.tables.events.name,))
 
     def _create_history_view(self, conn: Connection) -> None:
         """Create `<prefix>_history` if it is missing (on SQLite: or if its definition is not

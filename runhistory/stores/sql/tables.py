@@ -59,7 +59,8 @@ VIEW_COLUMNS = (
     "e.attributes_key",
 )
 
-# A rowid alias on SQLite (so ids come from the table itself), a bigserial on PostgreSQL.
+# A rowid alias on SQLite (so ids come from the table itself, kept from reuse by
+# `Tables.id_floor_sql`), a bigserial on PostgreSQL.
 _NOTIFICATION_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
@@ -100,6 +101,42 @@ class Tables:
             f"FROM {quote(self.events.name)} AS e "
             f"LEFT JOIN {quote(self.runs.name)} AS r ON r.originator_id = e.originator_id "
             "WHERE e.event_type IS NOT NULL"
+        )
+
+    @property
+    def id_floor(self) -> str:
+        """SQLite only: the one-row table of the highest notification id ever deleted."""
+        return f"{self.prefix}_id_floor"
+
+    def id_floor_sql(self, quote: Callable[[str], str]) -> list[str]:
+        """SQLite: `<prefix>_id_floor` and the triggers that keep it. SQLite gives a new row the
+        highest rowid plus one, so ids would be handed out again after the newest rows were
+        deleted (or renumbered) by hand, and a tracked projection would skip the new events;
+        `AUTOINCREMENT` prevents that with a write to `sqlite_sequence` for every row inserted,
+        these triggers with a write only when a row is deleted. The writer starts each batch
+        above the floor (`EventWriter`). A table made with `AUTOINCREMENT` by an earlier version
+        seeds the floor from `sqlite_sequence` (see `seed_id_floor_sql`)."""
+        floor = quote(self.id_floor)
+        events = quote(self.events.name)
+        keep = (
+            f"INSERT INTO {floor} (id, highest) VALUES (0, old.notification_id) "
+            "ON CONFLICT (id) DO UPDATE SET highest = max(highest, excluded.highest)"
+        )
+        return [
+            f"CREATE TABLE IF NOT EXISTS {floor} "
+            "(id INTEGER PRIMARY KEY CHECK (id = 0), highest INTEGER NOT NULL)",
+            f"CREATE TRIGGER IF NOT EXISTS {quote(self.prefix + '_events_deleted')} "
+            f"AFTER DELETE ON {events} BEGIN {keep}; END",
+            f"CREATE TRIGGER IF NOT EXISTS {quote(self.prefix + '_events_renumbered')} "
+            f"AFTER UPDATE OF notification_id ON {events} BEGIN {keep}; END",
+        ]
+
+    def seed_id_floor_sql(self, quote: Callable[[str], str]) -> str:
+        """SQLite, when `sqlite_sequence` exists: raise the floor to this table's sequence."""
+        return (
+            f"INSERT INTO {quote(self.id_floor)} (id, highest) "
+            "SELECT 0, seq FROM sqlite_sequence WHERE name = ? "
+            "ON CONFLICT (id) DO UPDATE SET highest = max(highest, excluded.highest)"
         )
 
     def snapshots(self, purpose: str = "snapshots") -> Table:
@@ -148,8 +185,6 @@ def make_tables(prefix: str, *, audit_indexes: bool = False) -> Tables:
         Column("event_time", DateTime(timezone=True)),
         Column("attributes_key", Text()),
         UniqueConstraint("originator_id", "originator_version", name=f"{events_name}_version_key"),
-        # Ids are never reused on SQLite, even after the newest rows are deleted by hand.
-        sqlite_autoincrement=True,
     )
     if audit_indexes:
         Index(f"{events_name}_event_type_idx", events.c.event_type)
