@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from typing import Any
 from uuid import uuid4
 
 import pytest
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from sqlalchemy import event
+
+from runhistory.stores.sql import Factory, create_engine
 from tests.test_store_sql_support import SQLStore
 
 
@@ -113,3 +117,42 @@ def test_a_table_made_with_autoincrement_keeps_its_sequence(tmp_path: object) ->
     finally:
         store.close()
 
+
+@pytest.mark.parametrize("sizes", [[1, 2, 3, 7], [255, 256, 257], [600, 1000, 31]])
+def test_batches_of_any_size_get_consecutive_ids_in_version_order(
+    store: SQLStore, sizes: list[int]
+) -> None:
+    """A batch is written with several multi-row statements; its rows must still be stored in
+    order, each with the id returned for it."""
+    recorder = store.factory().application_recorder()
+    batches = [_events(size) for size in sizes]
+    returned = [recorder.insert_events(batch) for batch in batches]
+    stored = recorder.select_notifications(start=None, limit=sum(sizes) + 1)
+    assert [(n.originator_id, n.originator_version) for n in stored] == [
+        (e.originator_id, e.originator_version) for batch in batches for e in batch
+    ]
+    flat = [i for ids in returned for i in ids or []]
+    assert [n.id for n in stored] == flat == list(range(1, sum(sizes) + 1))
+
+
+def test_a_sqlite_that_binds_few_parameters_gets_smaller_statements() -> None:
+    """SQLite before 3.32 binds at most 999 parameters per statement; here a limit of 20 (two
+    rows of eight columns) is set on every connection."""
+    store = SQLStore("file")
+    try:
+        engine = create_engine(store.url)
+
+        @event.listens_for(engine, "connect")
+        def _few(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 20)
+
+        factory = Factory.from_engine(engine, {"RUNHISTORY_SQL_TABLE_PREFIX": store.prefix})
+        recorder = factory.application_recorder()
+        batch = _events(7)
+        assert recorder.insert_events(batch) == list(range(1, 8))
+        stored = recorder.select_events(batch[0].originator_id)
+        assert [e.originator_version for e in stored] == list(range(1, 8))
+        factory.close()
+        engine.dispose()
+    finally:
+        store.close()

@@ -30,23 +30,24 @@ def to_uuid(originator_id: UUID | str) -> UUID:
 
 class RowBuilder:
     """Builds insert rows for one dialect: a UUID as hex text (SQLite) or a `UUID`, and the
-    event time as UTC text (SQLite) or an aware `datetime` (PostgreSQL's binary COPY)."""
+    event time as UTC text (SQLite) or an aware `datetime` (PostgreSQL's binary COPY). `flat`
+    rows come as one list of every row's values in turn (the parameters of a multi-row
+    `INSERT`), else as a list of tuples."""
 
-    def __init__(self, *, uuid_as_hex: bool, time_as_datetime: bool) -> None:
+    def __init__(self, *, uuid_as_hex: bool, time_as_datetime: bool, flat: bool = False) -> None:
         self._uuid_as_hex = uuid_as_hex
         self._time_as_datetime = time_as_datetime
+        self._flat = flat
 
     def originator(self, originator_id: UUID | str) -> Any:
         uuid = to_uuid(originator_id)
         return uuid.hex if self._uuid_as_hex else uuid
 
-    def build(
-        self, stored_events: Sequence[StoredEvent]
-    ) -> tuple[list[tuple[Any, ...]], dict[UUID, RunKey]]:
+    def build(self, stored_events: Sequence[StoredEvent]) -> tuple[list[Any], dict[UUID, RunKey]]:
         """The rows, and the runs whose started event (which carries the run's key) is in this
         batch."""
-        rows: list[tuple[Any, ...]] = []
-        append = rows.append
+        rows: list[Any] = []
+        append = rows.extend if self._flat else rows.append
         started: dict[UUID, RunKey] = {}
         as_hex = self._uuid_as_hex
         as_datetime = self._time_as_datetime
