@@ -48,6 +48,7 @@ from runhistory.adapters.temporal_describe import (
 from runhistory.adapters.temporal_feed import FeedGap, RunFeed
 from runhistory.adapters.temporal_sync import RunOutcome, SyncReport, sync
 from runhistory.app import RunHistory
+from runhistory.domain.limits import HistoryLimits
 from runhistory.domain.run_key import RunKey
 from runhistory.projections import describe
 from tests.conformance_data import CONFORMANCE
@@ -351,6 +352,17 @@ def test_an_interrupted_sync_resumes_where_the_store_stopped(scenario: Scenario)
     [outcome] = outcomes
     assert (outcome.status, outcome.appended) == ("updated", len(served["events"]) - 5)
     assert app.export(scenario.parent.workflow_id) == served
+
+
+def test_sync_enforces_the_limits_it_is_given_on_every_run(scenario: Scenario) -> None:
+    app = RunHistory.open("memory://")
+    report = sync(
+        app, address=scenario.server.address, query=scenario.query,
+        limits=HistoryLimits(max_events=2),
+    )  # fmt: skip
+    assert set(report.failures) == set(scenario.runs)
+    assert all("limit.historyCount.error" in e.message for e in report.failures.values())
+    assert app.runs() == []
 
 
 def test_follow_appends_new_events_as_they_come_and_stops_promptly(

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
+from runhistory.adapters.cli_validate import LIMITS_HELP, limits_arg
+
 if TYPE_CHECKING:
     from runhistory.adapters.temporal_sync import RunOutcome, SyncReport
 
@@ -29,6 +31,7 @@ EXAMPLES = """examples:
   runhistory sync --namespace orders --query "WorkflowType = 'Checkout'"
   runhistory sync --query "ExecutionStatus = 'Running'" --follow      # tail open runs; Ctrl-C stops
   runhistory sync --json | jq -c 'select(.type == "run" and .appended > 0)'
+  runhistory sync --limits none      # a server whose dynamic config raised its limits
 what is stored: each run's history, exactly as the server returns it, and the server's latest
 DescribeWorkflowExecution beside it. Syncing again appends only new events; runs stored closed
 are not read again.
@@ -70,6 +73,7 @@ def add_sync(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--lenient", action="store_true", help="keep unknown event types as opaque")
+    parser.add_argument("--limits", type=limits_arg, metavar="SPEC", help=LIMITS_HELP)
     parser.add_argument("--tls", action="store_true", help="connect with TLS")
     parser.add_argument(
         "--api-key", default=os.environ.get("TEMPORAL_API_KEY"),
@@ -100,6 +104,7 @@ def run_sync(args: argparse.Namespace) -> int:
                 follow=args.follow, stop=stop, progress=printer.progress,
                 strict=not args.lenient, tls=args.tls or bool(args.api_key),
                 api_key=args.api_key or None, relist_interval=args.relist or None,
+                limits=args.limits,
             )  # fmt: skip
     except SyncError as e:
         printer.clear()

@@ -39,6 +39,7 @@ from runhistory.adapters.temporal_report import (
 )
 from runhistory.domain.errors import HistoryError
 from runhistory.domain.event_base import HistoryEvent
+from runhistory.domain.limits import HistoryLimits
 from runhistory.domain.run_key import RunKey
 from runhistory.domain.transitions import CLOSE_EVENTS
 
@@ -72,6 +73,7 @@ RELIST_LAG = timedelta(seconds=60)
 """How far before the previous listing a re-listing looks for closed runs (visibility lags)."""
 _STOP_POLL = 0.1
 
+
 class _RunFailed(Exception):
     """A run the server described differently from the history it returned."""
 
@@ -93,11 +95,14 @@ def sync(
     api_key: str | None = None,
     relist_interval: float | None = 10.0,
     concurrency: int = 4,
+    limits: HistoryLimits | None = None,
 ) -> SyncReport:
     """Store every run `query` lists (all runs of the namespace when None) with its server
     describe; with `follow`, keep tailing open runs until `stop` is set (see the module doc).
     `progress(outcome, report)` is called after each step. Raises SyncError when the sync
     cannot run at all; a run that fails is reported in `SyncReport.errors` instead.
+    `strict` and `limits` are `import_history`'s: by default Temporal's own limits in strict
+    mode and none in lenient mode; a run past a limit fails with `LimitExceeded`.
     Runs its own event loop: from async code, use `sync_async` with a connected client."""
 
     async def main() -> SyncReport:
@@ -109,6 +114,7 @@ def sync(
             return await sync_async(
                 app, client, query=query, follow=follow, stop=stop, progress=progress,
                 strict=strict, relist_interval=relist_interval, concurrency=concurrency,
+                limits=limits,
             )  # fmt: skip
         finally:
             await asyncio.sleep(CANCEL_GRACE)  # see CANCEL_GRACE
@@ -127,11 +133,12 @@ async def sync_async(
     strict: bool = True,
     relist_interval: float | None = 10.0,
     concurrency: int = 4,
+    limits: HistoryLimits | None = None,
 ) -> SyncReport:
     """`sync` with a client you connected (TLS, API keys, interceptors: your choice), in the
     client's namespace. `relist_interval=None` follows only the runs of the first listing and
     returns once they have all closed (or `stop` is set)."""
-    syncer = _Syncer(app, client, stop or threading.Event(), progress, strict, concurrency)
+    syncer = _Syncer(app, client, stop or threading.Event(), progress, strict, concurrency, limits)
     return await syncer.run(query, follow=follow, relist_interval=relist_interval)
 
 
@@ -144,6 +151,7 @@ class _Syncer:
         progress: Progress | None,
         strict: bool,
         concurrency: int,
+        limits: HistoryLimits | None = None,
     ) -> None:
         self.app = app
         self.client = client
@@ -152,6 +160,7 @@ class _Syncer:
         self.stop = stop
         self.progress = progress
         self.strict = strict
+        self.limits = limits
         self.report = SyncReport()
         self._slots = asyncio.Semaphore(max(concurrency, 1))
         self._listed: set[RunKey] = set()
@@ -252,12 +261,14 @@ class _Syncer:
         key = feed.key
         try:
             result = self.app.import_history(
-                history, namespace=key.namespace, strict=self.strict, workflow_id=key.workflow_id
-            )
+                history, namespace=key.namespace, strict=self.strict,
+                workflow_id=key.workflow_id, limits=self.limits,
+            )  # fmt: skip
         except IntegrityError:  # another writer stored some of these events first: once more
             result = self.app.import_history(
-                history, namespace=key.namespace, strict=self.strict, workflow_id=key.workflow_id
-            )
+                history, namespace=key.namespace, strict=self.strict,
+                workflow_id=key.workflow_id, limits=self.limits,
+            )  # fmt: skip
         if result.key != key:
             raise _RunFailed(f"the history names run {result.key}, the server listed {key}")
         return result
