@@ -30,11 +30,12 @@ from eventsourcing.persistence import EventStore, PersistenceError
 
 from runhistory.adapters import temporal_describe  # noqa: F401  (registers its topics)
 from runhistory.adapters.codec import EventCodec
-from runhistory.adapters.history_json import HistorySource, gc_paused, load_history
+from runhistory.adapters.history_json import HistorySource, default_codec, gc_paused, load_history
 from runhistory.adapters.mapper import RUN_KEY_FIELD
+from runhistory.append_limits import check_history_limits, field_checker
 from runhistory.domain.errors import HistoryError
 from runhistory.domain.event_base import HistoryEvent
-from runhistory.domain.limits import HistoryLimits
+from runhistory.domain.limits import NO_LIMITS, TEMPORAL_LIMITS, HistoryLimits
 from runhistory.domain.run import WorkflowRun
 from runhistory.domain.run_key import RunKey
 from runhistory.snapshots import CheckedSnapshotStore, history_loader
@@ -185,11 +186,7 @@ class RunHistory(Application[UUID]):
         if stored > len(new_events) and tail:
             raise RunConflict(key, tail[0].originator_version)
         fresh = new_events[stored:]
-        to_save: list[Any] = [_Batch(run.id, fresh)] if fresh else []
-        if tail:
-            to_save.extend(self._tail_update(run.id, durable, tail))
-        if to_save:
-            self.save(*to_save)
+        self._save_run(run.id, fresh, durable, tail)
         if fresh:
             # the in-memory run is the stored one unless it also holds the non-durable tail
             self._snapshot_if_due(run.id, stored, durable, None if tail else run)
@@ -242,6 +239,23 @@ class RunHistory(Application[UUID]):
         with gc_paused():
             super().take_snapshot(aggregate_id, version, projector_func)
 
+    def _save_run(
+        self,
+        run_id: UUID,
+        fresh: Sequence[HistoryEvent],
+        durable: int,
+        tail: Sequence[HistoryEvent],
+    ) -> None:
+        """Save a run's `fresh` durable events, which end at event `durable`, and its new
+        non-durable `tail`, if any, which replaces the stored one, in one transaction: all or
+        nothing. A stored tail that no longer continues the durable events is left as it is,
+        and is never shown again (see `_tail_of`)."""
+        to_save: list[Any] = [_Batch(run_id, fresh)] if fresh else []
+        if tail:
+            to_save.extend(self._tail_update(run_id, durable, tail))
+        if to_save:
+            self.save(*to_save)
+
     def _tail_update(self, run_id: UUID, after: int, tail: Sequence[HistoryEvent]) -> list[Any]:
         encode = self._codec.encode
         blob = orjson.dumps([encode(e) for e in tail]).decode()
@@ -264,25 +278,65 @@ class RunHistory(Application[UUID]):
         assert tail is None or isinstance(tail, RunTail)
         return tail
 
-    def append(self, key: RunKey, events: Iterable[Mapping[str, Any] | HistoryEvent]) -> int:
-        """Grow a stored run that is still open (a live tail) by validated new events.
-        Raw Temporal JSON events and domain events are both accepted. Returns the count."""
-        run = self.get(key)
-        codec = EventCodec()
+    def append(
+        self,
+        key: RunKey,
+        events: Iterable[Mapping[str, Any] | HistoryEvent],
+        *,
+        strict: bool = True,
+        limits: HistoryLimits | None = None,
+    ) -> int:
+        """Grow a stored run that is still open (a live tail) by validated new events, as
+        importing the longer history would: the events continue the run's durable events, so
+        they replace a stored non-durable tail (I13; the server rewrites it under the same ids),
+        and a trailing non-durable tail of their own is stored beside the run as import stores
+        one. Raw Temporal JSON events and domain events are both accepted. Returns how many
+        were stored. `strict=False` keeps unknown event types of raw events as opaque events.
+
+        `limits`: Temporal's limits, as for `import_history` (default: Temporal's own in strict
+        mode, none in lenient mode). Each new event's ids and payload fields are checked, and
+        the history length and size of the whole run, the stored events and the new ones
+        together, exactly as importing that longer history would judge them: past a history
+        limit only the transaction that crossed it may follow, then one more that terminates
+        the run. A breach raises `LimitExceeded`, as a refused event raises its error, and
+        nothing is written: a call is all or nothing."""
+        if limits is None:
+            limits = TEMPORAL_LIMITS if strict else NO_LIMITS
+        run = self._rebuild(key)  # without its stored tail, which the new events replace
+        stored = run.version
+        codec = default_codec(strict)
+        fields = field_checker(limits)
         for raw in events:
             event = (
                 raw if isinstance(raw, HistoryEvent) else codec.decode(raw, originator_id=run.id)
             )
             run.record(event)
-        pending = run.collect_events()
-        if pending:
-            self.save(_Batch(run.id, pending))
-            first = pending[0].originator_version
-            self._snapshot_if_due(run.id, first - 1, pending[-1].originator_version, None)
+            if fields is not None:  # after record: an illegal event is reported as such first
+                fields.check(event)
+        pending = cast(list[HistoryEvent], run.collect_events())
+        if not pending:
+            return 0
+        check_history_limits(self.events, run, stored, pending, limits)
+        # the stored events stay durable even if they end as a tail looks (written so before)
+        durable = max(run.durable_length, stored)
+        fresh, tail = pending[: durable - stored], pending[durable - stored :]
+        self._save_run(run.id, fresh, durable, tail)
+        if fresh:
+            self._snapshot_if_due(run.id, stored, durable, None)
         return len(pending)
 
     def get(self, key: RunKey, version: int | None = None) -> WorkflowRun:
-        """Rebuild a run from the store (at `version`, if given). Raises RunNotFound."""
+        """Rebuild a run from the store (at `version`, if given), with its stored non-durable
+        tail when it is rebuilt whole and the tail continues it. Raises RunNotFound."""
+        run = self._rebuild(key, version)
+        if version is None:
+            for raw in self._tail_of(run.id, run.version):
+                run.record(self._codec.decode(raw, originator_id=run.id))
+            run.collect_events()  # the tail is shown, never saved into the durable stream
+        return run
+
+    def _rebuild(self, key: RunKey, version: int | None = None) -> WorkflowRun:
+        """The run's durable events from the store (up to `version`). Raises RunNotFound."""
         try:
             with gc_paused():
                 run: object = self.repository.get(
@@ -293,10 +347,6 @@ class RunHistory(Application[UUID]):
         assert isinstance(run, WorkflowRun)
         if not run.history_loaded:  # rebuilt from a snapshot: its earlier events on demand
             run.attach_history(history_loader(self.events, run.id))
-        if version is None:
-            for raw in self._tail_of(run.id, run.version):
-                run.record(self._codec.decode(raw, originator_id=run.id))
-            run.collect_events()  # the tail is shown, never saved into the durable stream
         return run
 
     def export(

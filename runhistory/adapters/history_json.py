@@ -33,9 +33,11 @@ from runhistory.domain.state import RunState
 __all__ = [
     "HistoryLimits",
     "HistorySource",
+    "default_codec",
     "dump_history",
     "events_of",
     "gc_paused",
+    "limit_checker",
     "load_history",
     "parse_history_json",
 ]
@@ -155,10 +157,21 @@ def load_history(
 
 
 @cache
-def _default_codec(strict: bool) -> EventCodec:
+def default_codec(strict: bool) -> EventCodec:
     """One codec per mode for the process: building one takes ~13 ms (its converters are
     generated), more than reading a small history, and a codec holds no per-history state."""
     return EventCodec(strict=strict)
+
+
+def limit_checker(limits: HistoryLimits) -> LimitChecker:
+    """The `LimitChecker` that `load_history` judges a history with. It sizes the history as
+    the server does (`_history_bytes`), so the size limit is checked too."""
+    return LimitChecker(limits, _history_bytes, _event_size)
+
+
+# The size functions below import `runhistory.projections` when first called, not with this
+# module: that package loads every view (~30 ms), and only a load that checks the size limit
+# needs it. There is no import cycle; it is start-up time.
 
 
 def _history_bytes(run: WorkflowRun, limit: int) -> int:
@@ -201,8 +214,8 @@ def _load(
     codec: EventCodec | None,
     limits: HistoryLimits,
 ) -> WorkflowRun:
-    codec = codec or _default_codec(strict)
-    checker = LimitChecker(limits, _history_bytes, _event_size) if limits.enabled else None
+    codec = codec or default_codec(strict)
+    checker = limit_checker(limits) if limits.enabled else None
     if isinstance(source, os.PathLike) or (
         isinstance(source, str) and not _looks_like_json(source)
     ):

@@ -44,7 +44,13 @@ from runhistory.domain.run import WorkflowRun
 from runhistory.domain.schema import ATTRIBUTES, ENVELOPE, FIELDS
 from runhistory.projections._common import E, split_tail
 
-__all__ = ["SearchAttributeStorage", "event_size", "history_size_bytes", "varint_len"]
+__all__ = [
+    "SearchAttributeStorage",
+    "checkpoints",
+    "event_size",
+    "history_size_bytes",
+    "varint_len",
+]
 
 SearchAttributeStorage = Literal["sql", "as-read"]
 _Memo = dict[int, int]  # id(message) -> size, for one call: the messages are alive throughout
@@ -309,7 +315,7 @@ def history_size_bytes(
     events = split_tail(run.history)[0]
     plans = _plans(search_attributes)
     if use_checkpoints:
-        marks = _checkpoints(events)
+        marks = checkpoints(events)
         if len(marks) == 2:
             (last, last_total), (prev, prev_total) = marks
             if _sum(events[prev:last], plans) == last_total - prev_total:
@@ -327,7 +333,7 @@ def _sum(events: Sequence[HistoryEvent], plans: _Plans) -> int:
     return total
 
 
-def _checkpoints(events: Sequence[HistoryEvent]) -> list[tuple[int, int]]:
+def checkpoints(events: Sequence[HistoryEvent]) -> list[tuple[int, int]]:
     """The last two (index, server running total) of WORKFLOW_TASK_STARTED events that were
     their transaction's only event (Rule T), latest first."""
     marks: list[tuple[int, int]] = []
