@@ -5,6 +5,7 @@ workflow-task attempts, signal-external clean-ups and completion callbacks."""
 from __future__ import annotations
 
 import itertools
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,7 +29,8 @@ __all__ = [
     "workflow_task_txns",
 ]
 
-Kinds = dict[E, list[HistoryEvent]]
+# every type's events (a defaultdict: an empty list for a type the run has none of)
+Kinds = defaultdict[E, list[HistoryEvent]]
 
 EAGER_GAP_NANOS = 2_000_000
 """An attempt-1 ACTIVITY_TASK_STARTED this close to its SCHEDULED, from the worker that completed

@@ -3,6 +3,7 @@ tail (I13), the Rule T transaction groups (§3.3), and the events of each type i
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 from runhistory.domain.enums import EventType
@@ -16,13 +17,14 @@ __all__ = ["Index", "index"]
 @dataclass(frozen=True, slots=True)
 class Index:
     """`groups` split `events` where task ids stop being consecutive; `rule_t` says whether task
-    ids increase strictly (else the groups mean nothing); `by_type` has every type, maybe empty."""
+    ids increase strictly (else the groups mean nothing); `by_type` gives each type's events, an
+    empty list for a type the run has none of."""
 
     run: WorkflowRun
     events: list[HistoryEvent]
     tail: list[HistoryEvent]
     groups: list[list[HistoryEvent]]
-    by_type: dict[EventType, list[HistoryEvent]]
+    by_type: defaultdict[EventType, list[HistoryEvent]]
     rule_t: bool
 
     def of(self, *kinds: EventType) -> list[HistoryEvent]:
@@ -41,7 +43,8 @@ def _event_id(event: HistoryEvent) -> int:
 def index(run: WorkflowRun) -> Index:
     """Index the run's history in one pass."""
     events, tail = split_tail(run.history)
-    by_type: dict[EventType, list[HistoryEvent]] = {kind: [] for kind in EventType}
+    # filled as met: a dict of every type, made per run, cost ~3% of deriving a small run's columns
+    by_type: defaultdict[EventType, list[HistoryEvent]] = defaultdict(list)
     groups: list[list[HistoryEvent]] = []
     current: list[HistoryEvent] = []
     prev = 0

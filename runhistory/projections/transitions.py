@@ -10,6 +10,7 @@ widens `[lower, upper]` and is named in `reasons`. See docs/state-transitions.md
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -92,9 +93,10 @@ def transitions_from(idx: Index, *, server_count: int | None = None) -> StateTra
         scan = groups[reset_at + 1 :]
         tally.add(2 + len(scan))  # rebuild snapshot + reset txn, then the run's own txns
         first_id = scan[0][0].event_id if scan else len(idx.events) + 1
-        kinds = {
-            kind: [e for e in bucket if e.event_id >= first_id] for kind, bucket in kinds.items()
-        }
+        kinds = defaultdict(
+            list,
+            {kind: [e for e in bucket if e.event_id >= first_id] for kind, bucket in kinds.items()},
+        )
     visible = tally.value
     closed = run.is_closed
     for group in scan:
