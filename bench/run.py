@@ -38,6 +38,7 @@ def main() -> int:
         long_runs = stores.stored_runs([long_doc])
         many_runs = stores.stored_runs(many)
         long_label = f"{len(long_doc['events'])}-event run"
+        stores.mapping(suite, long_label, long_runs)
         stores.sqlite_import(suite, long_label, long_runs)
         stores.sqlite_import(suite, label, many_runs)
         stores.postgres_import(suite, long_label, long_runs, with_eventsourcing=args.quick)
