@@ -254,7 +254,10 @@ class RunHistory(Application[UUID]):
         if tail:
             to_save.extend(self._tail_update(run_id, durable, tail))
         if to_save:
-            self.save(*to_save)
+            # Mapping builds a few acyclic objects per event; with the collector running, the
+            # run's own events (all of them alive) are traversed again and again.
+            with gc_paused():
+                self.save(*to_save)
 
     def _tail_update(self, run_id: UUID, after: int, tail: Sequence[HistoryEvent]) -> list[Any]:
         encode = self._codec.encode
