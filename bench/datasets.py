@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["long_history", "many_runs"]
+__all__ = ["even_runs", "long_history", "many_runs"]
 
 _STARTED = "workflowExecutionStartedEventAttributes"
 
@@ -52,3 +52,17 @@ def many_runs(conformance: Path, count: int) -> Iterator[dict[str, Any]]:
             yield _renamed({"events": long_run["events"][:size]}, n)
         else:
             yield _renamed(others[(n // 2) % len(others)], n)
+
+
+def even_runs(conformance: Path, count: int, size: int = 100) -> Iterator[dict[str, Any]]:
+    """`count` runs of exactly `size` events: the first `size` events of the real 2,235-event
+    `long_history_activities` recording (a legal history of an open run), each renamed."""
+    finals = [
+        json.loads((scenario.parent / execution["history"]).read_text())
+        for scenario in sorted(conformance.glob("*/scenario.json"))
+        for execution in json.loads(scenario.read_text())["executions"]
+    ]
+    long_run = max(finals, key=lambda d: len(d["events"]))
+    prefix = {"events": long_run["events"][:size]}
+    for n in range(count):
+        yield _renamed(prefix, n)

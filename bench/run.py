@@ -43,6 +43,10 @@ def main() -> int:
         stores.sqlite_import(suite, label, many_runs)
         stores.postgres_import(suite, long_label, long_runs, with_eventsourcing=args.quick)
         stores.postgres_import(suite, label, many_runs)
+        even_runs = stores.stored_runs(list(datasets.even_runs(CONFORMANCE, run_count)))
+        even_label = f"{run_count} runs x 100 events"
+        stores.sqlite_import(suite, even_label, even_runs)
+        stores.postgres_import(suite, even_label, even_runs)
         stores.rebuild(suite, long_doc)
     if args.only in (None, "projections"):
         projections.run(suite, long_doc, many, CONFORMANCE, quick=args.quick)

@@ -26,6 +26,7 @@ from eventsourcing.persistence import InfrastructureFactory, JSONTranscoder, Sto
 
 from bench.harness import Figure, Suite
 from runhistory import RunHistory, load_history
+from runhistory.adapters.history_json import gc_paused
 from runhistory.adapters.mapper import HistoryMapper
 from runhistory.domain.run_key import RunKey
 from runhistory.stores.sql.rows import RowBuilder
@@ -243,8 +244,9 @@ def _map_and_insert(
 ) -> Callable[[], None]:
     def go() -> None:
         to_stored = mapper.to_stored_event
-        for run in domain:
-            recorder.insert_events([to_stored(e) for e in run])
+        with gc_paused():  # as RunHistory saves a run
+            for run in domain:
+                recorder.insert_events([to_stored(e) for e in run])
 
     return go
 
