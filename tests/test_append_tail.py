@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,6 +56,24 @@ def _durable(events: list[dict[str, Any]]) -> int:
     return sum(1 for e in events if e.get("taskId"))
 
 
+@dataclass(frozen=True)
+class Tailed:
+    """A run fetched while it ended in a transient tail, and its final history."""
+
+    fetched: list[dict[str, Any]]
+    final: list[dict[str, Any]]
+
+    @property
+    def durable(self) -> int:
+        return _durable(self.fetched)
+
+
+@pytest.fixture(params=TAILED, ids=IDS)
+def tailed(request: pytest.FixtureRequest) -> Tailed:
+    scenario, checkpoint = request.param
+    return Tailed(_checkpoint(scenario, checkpoint), _final(scenario))
+
+
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'runs.db'}"
@@ -87,12 +106,10 @@ def _imported(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
 
 
 @pytest.mark.parametrize("snapshot_every", [0, 3], ids=["replayed", "from-a-snapshot"])
-@pytest.mark.parametrize(("scenario", "checkpoint"), TAILED, ids=IDS)
 def test_the_durable_continuation_replaces_the_stored_tail(
-    store: str, scenario: str, checkpoint: str, snapshot_every: int
+    store: str, tailed: Tailed, snapshot_every: int
 ) -> None:
-    fetched, final = _checkpoint(scenario, checkpoint), _final(scenario)
-    durable = _durable(fetched)
+    fetched, final, durable = tailed.fetched, tailed.final, tailed.durable
     app = _open(store, snapshot_every)
     key = app.import_history({"events": fetched}).key
     run = app.get(key)
@@ -108,12 +125,10 @@ def test_the_durable_continuation_replaces_the_stored_tail(
         assert _shown(_open(store), key) == (final, len(final))  # as another process reads it
 
 
-@pytest.mark.parametrize(("scenario", "checkpoint"), TAILED, ids=IDS)
 def test_appended_one_event_at_a_time_each_step_is_the_import_of_that_prefix(
-    store: str, scenario: str, checkpoint: str
+    store: str, tailed: Tailed
 ) -> None:
-    fetched, final = _checkpoint(scenario, checkpoint), _final(scenario)
-    durable = _durable(fetched)
+    fetched, final, durable = tailed.fetched, tailed.final, tailed.durable
     app = _open(store)
     key = app.import_history({"events": fetched}).key
     for n in range(durable + 1, len(final) + 1):
@@ -122,12 +137,10 @@ def test_appended_one_event_at_a_time_each_step_is_the_import_of_that_prefix(
         assert _shown(app, key) == _imported(final[:n]) == (final[:n], n)
 
 
-@pytest.mark.parametrize(("scenario", "checkpoint"), TAILED, ids=IDS)
 def test_a_transient_tail_appended_is_stored_beside_the_run_as_an_import_stores_it(
-    store: str, scenario: str, checkpoint: str
+    store: str, tailed: Tailed
 ) -> None:
-    fetched, final = _checkpoint(scenario, checkpoint), _final(scenario)
-    durable = _durable(fetched)
+    fetched, final, durable = tailed.fetched, tailed.final, tailed.durable
     app = _open(store)
     key = app.import_history({"events": final[:durable]}).key
     assert app.append(key, fetched[durable:]) == len(fetched) - durable
@@ -158,12 +171,10 @@ def _refused_whole(
     return caught.value
 
 
-@pytest.mark.parametrize(("scenario", "checkpoint"), TAILED, ids=IDS)
 def test_events_that_do_not_continue_the_durable_events_are_refused_and_nothing_written(
-    store: str, scenario: str, checkpoint: str
+    store: str, tailed: Tailed
 ) -> None:
-    fetched, final = _checkpoint(scenario, checkpoint), _final(scenario)
-    durable = _durable(fetched)
+    fetched, final, durable = tailed.fetched, tailed.final, tailed.durable
     app = _open(store)
     key = app.import_history({"events": fetched}).key
 
