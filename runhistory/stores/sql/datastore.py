@@ -226,14 +226,8 @@ class SQLDatastore:
         if self.is_sqlite:  # `_exclusive` already serialises this process's SQLite writers
             yield
             return
-        if not self._driver_lock.acquire(timeout=self.lock_timeout):
-            raise OperationalError(
-                f"timed out after {self.lock_timeout}s waiting to write to {self.engine.url!r}"
-            )
-        try:
+        with self._holding(self._driver_lock):
             yield
-        finally:
-            self._driver_lock.release()
 
     def _release_driver_writer(self) -> None:
         fairy, self._driver_writer = self._driver_writer, None
@@ -251,14 +245,20 @@ class SQLDatastore:
         if not write or self._write_lock is None:
             yield
             return
-        if not self._write_lock.acquire(timeout=self.lock_timeout):
+        with self._holding(self._write_lock):
+            yield
+
+    @contextmanager
+    def _holding(self, lock: threading.Lock) -> Iterator[None]:
+        """Hold `lock`, waiting at most the lock timeout, then raise OperationalError."""
+        if not lock.acquire(timeout=self.lock_timeout):
             raise OperationalError(
                 f"timed out after {self.lock_timeout}s waiting to write to {self.engine.url!r}"
             )
         try:
             yield
         finally:
-            self._write_lock.release()
+            lock.release()
 
     def listen(self, table: str, wake: threading.Event) -> None:
         with self._listeners_guard:
