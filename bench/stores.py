@@ -81,11 +81,18 @@ def _rates(prepares: dict[str, Prepared], events: int, repeats: int) -> dict[str
         for name, prepare in prepares.items():
             timed = prepare()
             gc.collect()
+            _settle_disk()
             start = time.perf_counter()
             timed()
             if round_:  # round 0 is the warm-up
                 rates[name].append(events / (time.perf_counter() - start))
     return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def _settle_disk() -> None:
+    """Write back the dirty pages an earlier contender left: the kernel would otherwise flush
+    them during the next contender's fsyncs, and charge them to it."""
+    os.sync()
 
 
 def _recorder(env: dict[str, str]) -> Any:
