@@ -5,9 +5,11 @@ on which way the columns came."""
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
+from uuid import uuid4
 
 import pytest
 import sqlalchemy as sa
@@ -164,3 +166,22 @@ def test_an_import_stores_the_columns_of_each_events_text(store: SQLStore) -> No
         values = column_values(topic, bytes(state))
         assert values is not None
         assert (event_id, event_type, attributes_key) == (values[0], values[1], values[3])
+
+
+def test_an_indexed_stored_event_is_a_frozen_stored_event_with_its_columns() -> None:
+    columns = (3, "TIMER_FIRED", "2026-01-02 03:04:05.000006", "timerFiredEventAttributes", None)
+    oid = uuid4()
+    stored = IndexedStoredEvent(oid, 3, "runhistory:TimerFired", b"{}", columns)
+    assert isinstance(stored, StoredEvent)
+    assert (stored.originator_id, stored.originator_version, stored.topic, stored.state) == (
+        oid,
+        3,
+        "runhistory:TimerFired",
+        b"{}",
+    )
+    assert stored.columns == columns
+    assert stored == IndexedStoredEvent(oid, 3, "runhistory:TimerFired", b"{}", columns)
+    assert stored != dataclasses.replace(stored, originator_version=4)
+    assert [f.name for f in dataclasses.fields(stored)][-1] == "columns"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stored.topic = "other"  # type: ignore[misc]

@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
+from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import StoredEvent
@@ -99,6 +100,24 @@ class IndexedStoredEvent(StoredEvent):
     `column_values(topic, state)`. Any other stored event is read the usual way."""
 
     columns: ColumnValues
+
+    def __init__(
+        self,
+        originator_id: UUID | str,
+        originator_version: int,
+        topic: str,
+        state: bytes,
+        columns: ColumnValues,
+    ) -> None:
+        # One write of the instance dict, where the frozen dataclass's own __init__ makes five
+        # `object.__setattr__` calls: this runs once per event imported.
+        self.__dict__.update(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=topic,
+            state=state,
+            columns=columns,
+        )
 
 
 @runtime_checkable
