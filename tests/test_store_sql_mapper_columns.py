@@ -6,6 +6,7 @@ on which way the columns came."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -16,10 +17,18 @@ import sqlalchemy as sa
 from eventsourcing.cipher import AESCipher
 from eventsourcing.persistence import InfrastructureFactory, JSONTranscoder, StoredEvent, Transcoder
 from eventsourcing.utils import Environment
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runhistory import RunHistory, load_history
 from runhistory.adapters.mapper import HistoryMapper
-from runhistory.stores.columns import IndexedStoredEvent, column_values
+from runhistory.domain.timeval import Timestamp
+from runhistory.stores.columns import (
+    IndexedStoredEvent,
+    column_values,
+    document_columns,
+    time_column,
+)
 from runhistory.stores.testing import conformance_history_files, synthesized_histories
 from tests.historygen import random_history
 from tests.test_store_sql_support import SQLStore
@@ -30,6 +39,16 @@ def _domain_runs() -> Iterator[Sequence[Any]]:
     sources += [random_history(seed) for seed in range(40)]
     for source in sources:
         yield load_history(source, namespace="ns-é").collect_events()
+
+
+@functools.cache
+def _one_of_each_type() -> tuple[Any, ...]:
+    """One event of each class that the real and generated histories hold."""
+    seen: dict[type, Any] = {}
+    for events in _domain_runs():
+        for event in events:
+            seen.setdefault(type(event), event)
+    return tuple(seen.values())
 
 
 def _mapper(transcoder: Transcoder | None = None, **kwargs: Any) -> HistoryMapper:
@@ -57,6 +76,86 @@ def test_the_mapper_hands_over_what_the_store_would_read_off_the_text() -> None:
             assert stored.state == same.state
             count += 1
     assert count > 2000
+
+
+_MIN_SECONDS = -62135596800  # 0001-01-01T00:00:00Z
+_MAX_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
+_nanos = st.integers(0, 999_999_999)
+_edge_nanos = st.sampled_from([0, 1, 999, 1000, 999_999, 1_000_000, 999_999_999])
+
+
+@given(
+    st.one_of(
+        st.integers(_MIN_SECONDS, _MAX_SECONDS),
+        st.sampled_from([_MIN_SECONDS, _MAX_SECONDS, 0, -1, 951_782_400, 4_107_456_000]),
+    ),
+    st.one_of(_nanos, _edge_nanos),
+)
+def test_the_time_column_of_a_timestamp_is_the_one_read_off_its_text(
+    seconds: int, nanos: int
+) -> None:
+    text = str(Timestamp(seconds, nanos))
+    read = document_columns({"eventId": "1", "eventTime": text, "eventType": "X"})[2]
+    assert time_column(seconds, nanos) == read
+    assert time_column(seconds, nanos) == time_column(seconds, nanos)  # and again, cached
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [
+        (_MIN_SECONDS - 1, 0),
+        (_MAX_SECONDS + 1, 0),
+        (0, -1),
+        (0, 1_000_000_000),
+    ],
+)
+def test_a_time_with_no_canonical_text_has_no_time_column(seconds: int, nanos: int) -> None:
+    assert time_column(seconds, nanos) is None
+
+
+def _with(event: Any, **fields: Any) -> Any:
+    values = dict(event.__dict__)
+    values.update(fields)
+    return type(event)(**values)
+
+
+@given(st.integers(_MIN_SECONDS, _MAX_SECONDS), st.one_of(_nanos, _edge_nanos))
+def test_the_mapper_reads_any_event_time_as_the_store_would(seconds: int, nanos: int) -> None:
+    mapper = _mapper()
+    for event in _one_of_each_type():
+        stored = mapper.to_stored_event(_with(event, event_time=Timestamp(seconds, nanos)))
+        assert isinstance(stored, IndexedStoredEvent)
+        assert stored.columns == column_values(stored.topic, stored.state)
+
+
+@pytest.mark.parametrize(
+    "unknown",
+    [
+        {"eventTime": "2001-02-03T04:05:06.5Z"},
+        {"eventTime": "not a time"},
+        {"runKey": {"namespace": "n", "workflowId": "w", "runId": "r"}},
+        {"somethingNew": 1},
+    ],
+)
+def test_unknown_fields_that_shadow_a_column_are_read_as_the_store_would(
+    unknown: dict[str, Any],
+) -> None:
+    mapper = _mapper()
+    for event in _one_of_each_type():
+        for _ in range(2):  # the first event of a class is read in full, later ones are not
+            stored = mapper.to_stored_event(_with(event, unknown_fields=unknown))
+            assert isinstance(stored, IndexedStoredEvent)
+            assert stored.columns == column_values(stored.topic, stored.state)
+
+
+def test_an_event_without_a_time_has_no_time_column() -> None:
+    mapper = _mapper()
+    for event in _one_of_each_type():
+        for _ in range(2):
+            stored = mapper.to_stored_event(_with(event, event_time=None))
+            assert isinstance(stored, IndexedStoredEvent)
+            assert stored.columns[2] is None
+            assert stored.columns == column_values(stored.topic, stored.state)
 
 
 def test_the_run_key_rides_in_the_started_events_columns() -> None:

@@ -25,6 +25,7 @@ from runhistory.stores.columns import (
     document_columns,
     document_head,
     id_column,
+    time_column,
 )
 
 __all__ = ["RUN_KEY_FIELD", "HistoryMapper"]
@@ -90,8 +91,10 @@ class HistoryMapper(Mapper[UUID]):
         )
 
     def _columns(self, doc: dict[str, Any], event: HistoryEvent) -> ColumnValues:
-        """`document_columns(doc)`, without reading again what is known for the event's class;
-        the codec wrote `eventId` from the version, so it reads back as the version."""
+        """`document_columns(doc)`, without reading again what the codec wrote from known
+        values: per event class its type and attributes key, `eventId` from the version and
+        `eventTime` from the event's Timestamp. Unknown fields (which the codec writes last, so
+        they could stand in for any key) and the started event's key are read from `doc`."""
         cls = type(event)
         known = self._class_heads.get(cls)
         if known is None:
@@ -99,7 +102,19 @@ class HistoryMapper(Mapper[UUID]):
             if cls is not UnknownEvent:
                 self._class_heads[cls] = event_type, named
             return document_columns(doc)
-        return document_columns(doc, (id_column(event.originator_version), *known))
+        event_id = id_column(event.originator_version)
+        event_type, named = known
+        stamp = event.event_time
+        when = None if stamp is None else time_column(stamp.seconds, stamp.nanos)
+        if (
+            (when is None and stamp is not None)
+            or event.unknown_fields
+            or named is None
+            or RUN_KEY_FIELD in doc
+            or type(doc.get(named)) is not dict
+        ):
+            return document_columns(doc, (event_id, event_type, named))
+        return event_id, event_type, when, named, None
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         cls = resolve_topic(stored_event.topic)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
@@ -45,6 +45,7 @@ __all__ = [
     "document_head",
     "id_column",
     "history_columns",
+    "time_column",
 ]
 
 HISTORY_TOPIC_PREFIX = "runhistory:"
@@ -227,6 +228,24 @@ def id_column(event_id: int) -> int:
     return event_id if _MIN_ID <= event_id <= _MAX_ID else 0
 
 
+def time_column(seconds: int, nanos: int) -> str | None:
+    """The `event_time` column of a protobuf Timestamp (seconds since the Unix epoch, nanos):
+    what `document_columns` reads from its canonical text, without reading the text. None when
+    there is no such text (a time outside 0001..9999, or nanos outside 0..999,999,999): then
+    read the text."""
+    if not 0 <= nanos < 1_000_000_000:
+        return None
+    head = _SECOND_TEXTS.get(seconds)
+    if head is None:
+        if not _MIN_SECONDS <= seconds <= _MAX_SECONDS:
+            return None
+        if len(_SECOND_TEXTS) >= _CACHE_SIZE:
+            _SECOND_TEXTS.clear()
+        head = (_EPOCH + timedelta(seconds=seconds)).isoformat(" ")
+        _SECOND_TEXTS[seconds] = head
+    return f"{head}.{nanos // 1000:06d}"
+
+
 # An event id is an int64 (a column of that type holds it); anything else reads as 0.
 _MIN_ID = -(2**63)
 _MAX_ID = 2**63 - 1
@@ -244,7 +263,14 @@ _canonical_early_time = re.compile(
 _REAL_DATES: set[str] = set()
 _EVENT_TYPES: dict[str, tuple[str, str | None]] = {}
 _CANDIDATES: dict[tuple[str, ...], tuple[str, ...]] = {}
+# Per second since the epoch, its `event_time` text up to the fraction (events come in bursts
+# within a second, and the date and clock cost more to format than the fraction).
+_SECOND_TEXTS: dict[int, str] = {}
 _CACHE_SIZE = 4096
+# The protobuf Timestamp range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_MIN_SECONDS = -62135596800
+_MAX_SECONDS = 253402300799
+_EPOCH = datetime(1970, 1, 1)
 
 
 def _event_type(raw: Any) -> tuple[str, str | None]:
