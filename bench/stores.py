@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import itertools
 import os
+import shutil
 import sqlite3
 import statistics
 import tempfile
@@ -79,6 +80,7 @@ def _rates(prepares: dict[str, Prepared], events: int, repeats: int) -> dict[str
     rates: dict[str, list[float]] = {name: [] for name in prepares}
     for round_ in range(repeats + 1):
         for name, prepare in prepares.items():
+            made = len(_scratch)
             timed = prepare()
             gc.collect()
             _settle_disk()
@@ -86,6 +88,7 @@ def _rates(prepares: dict[str, Prepared], events: int, repeats: int) -> dict[str
             timed()
             if round_:  # round 0 is the warm-up
                 rates[name].append(events / (time.perf_counter() - start))
+            _remove_scratch(made)
     return {name: statistics.median(values) for name, values in rates.items()}
 
 
@@ -107,8 +110,20 @@ def _insert_all(recorder: Any, runs: list[list[StoredEvent]]) -> Callable[[], No
     return go
 
 
+_scratch: list[Path] = []
+
+
 def _fresh_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="rh-bench-"))
+    path = Path(tempfile.mkdtemp(prefix="rh-bench-"))
+    _scratch.append(path)
+    return path
+
+
+def _remove_scratch(keep: int) -> None:
+    """Remove the directories made after the first `keep`: a run of the store figures would
+    otherwise leave gigabytes of databases behind."""
+    while len(_scratch) > keep:
+        shutil.rmtree(_scratch.pop(), ignore_errors=True)
 
 
 def _shaped_rows(
