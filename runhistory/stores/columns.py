@@ -5,9 +5,11 @@ so a store can index them: event id, type, time, which key holds the attributes,
 started event, the run's key (`runKey`). Events of other applications, or encrypted/compressed
 states, yield None.
 
-This is the one implementation of those columns. `column_values` is the hot path (one JSON parse
-per event and no other object built, for a store that imports history); `history_columns` is the
-same reading with the parsed document, the time as a datetime and the attributes object.
+This is the one implementation of those columns. `column_values` reads them off the stored text
+(one JSON parse per event and no other object built); `document_columns` off the JSON object a
+mapper is about to serialise, and `time_column` off the Timestamp its codec formats, so that a
+mapper can hand them to the store (`IndexedStoredEvent`); `history_columns` is the same reading
+with the parsed document, the time as a datetime and the attributes object.
 
 The columns of a readable history event (a topic starting `runhistory:` and a state that is a
 JSON object):
